@@ -1,0 +1,1 @@
+"""Agents: the protocol, BaseAgent for application code, and the built-in agents."""

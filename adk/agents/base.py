@@ -1,0 +1,151 @@
+"""The Agent protocol, AgentInput, and BaseAgent for agents written in application code."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from adk.errors import ConfigurationError
+from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo
+from adk.messages import Message
+from adk.runner.context import RunContext
+
+
+class AgentInput(BaseModel):
+    """What an agent is asked: the conversation so far, oldest first."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    messages: list[Message]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything with a name, a description and a ``run`` that yields events.
+
+    Agents are reusable values: the same object may serve many concurrent runs
+    and appear in many trees, so all run state belongs in the
+    :class:`~adk.RunContext` and never on the agent.
+    """
+
+    name: str
+    description: str
+
+    def run(self, input: AgentInput, ctx: RunContext) -> AsyncIterator[AgentEvent]:
+        """Run the agent on ``input`` and yield its events."""
+        ...
+
+
+def check_agent_name(name: str) -> str:
+    """Validate an agent name: non-empty, no surrounding spaces, no ``/`` (it separates run paths)."""
+    if not isinstance(name, str) or not name or name.strip() != name or "/" in name:
+        raise ConfigurationError(
+            f"invalid agent name {name!r}: use a non-empty name without '/' or surrounding spaces"
+        )
+    return name
+
+
+class BaseAgent(ABC):
+    """Base class for agents written in application code.
+
+    Override ``async def run(self, input, ctx)`` and yield events built with
+    the helpers below; they stamp each event with the agent's name and the
+    run path from ``ctx``::
+
+        class Greeter(BaseAgent):
+            async def run(self, input, ctx):
+                yield self.text_event(ctx, f"Hello, {ctx.get('user', 'stranger')}!")
+    """
+
+    name: str
+    description: str
+
+    def __init__(self, name: str, description: str = "") -> None:
+        self.name = check_agent_name(name)
+        self.description = description
+
+    @abstractmethod
+    def run(self, input: AgentInput, ctx: RunContext) -> AsyncIterator[AgentEvent]:
+        """Run the agent; implement as an ``async def`` generator."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def event(
+        self,
+        ctx: RunContext,
+        *,
+        message: Message | None = None,
+        partial: bool = False,
+        custom: Any = None,
+        action: AgentAction | None = None,
+    ) -> AgentEvent:
+        """An event of this agent with any combination of output and action."""
+        output = None
+        if message is not None or custom is not None:
+            output = AgentOutput(message=message, partial=partial, custom=custom)
+        return AgentEvent(agent_name=self.name, run_path=ctx.run_path, output=output, action=action)
+
+    def message_event(self, ctx: RunContext, message: Message, *, partial: bool = False) -> AgentEvent:
+        """An event outputting ``message``."""
+        return self.event(ctx, message=message, partial=partial)
+
+    def text_event(self, ctx: RunContext, text: str) -> AgentEvent:
+        """An event outputting an assistant message with ``text``."""
+        return self.event(ctx, message=Message.assistant(text))
+
+    def action_event(self, ctx: RunContext, action: AgentAction) -> AgentEvent:
+        """An event carrying only ``action``."""
+        return self.event(ctx, action=action)
+
+    def exit_event(self, ctx: RunContext) -> AgentEvent:
+        """An event that ends the whole run."""
+        return self.event(ctx, action=AgentAction.exit_run())
+
+    def transfer_event(self, ctx: RunContext, dest: str) -> AgentEvent:
+        """An event that transfers control to the agent named ``dest``."""
+        return self.event(ctx, action=AgentAction.transfer(dest))
+
+    def break_loop_event(self, ctx: RunContext) -> AgentEvent:
+        """An event that breaks the enclosing loop agent."""
+        return self.event(ctx, action=AgentAction.break_loop_from(self.name))
+
+    def custom_event(self, ctx: RunContext, payload: Any) -> AgentEvent:
+        """An event outputting a custom payload."""
+        return self.event(ctx, custom=payload)
+
+    def error_event(self, ctx: RunContext, exc: BaseException) -> AgentEvent:
+        """The error event reporting ``exc``; yield it as the last event of the run."""
+        return error_event(self.name, ctx, exc)
+
+
+def error_event(agent_name: str, ctx: RunContext, exc: BaseException) -> AgentEvent:
+    """The error event of ``agent_name`` reporting ``exc`` at ``ctx.run_path``."""
+    return AgentEvent(
+        agent_name=agent_name,
+        run_path=ctx.run_path,
+        error=ErrorInfo.from_exception(exc, ctx.run_path),
+    )
+
+
+async def run_agent(agent: Agent, input: AgentInput, ctx: RunContext) -> AsyncIterator[AgentEvent]:
+    """Run ``agent`` with errors as data: an exception it raises becomes its last event.
+
+    The stream ends after the first error event, whether the agent yielded it
+    or raised. Cancellation is never swallowed.
+    """
+    stream = agent.run(input, ctx)
+    try:
+        async for event in stream:
+            yield event
+            if event.error is not None:
+                return
+    except Exception as exc:
+        yield error_event(agent.name, ctx, exc)
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

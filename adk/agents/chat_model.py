@@ -1,0 +1,197 @@
+"""ChatModelAgent: the model + tools loop."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from adk.agents.base import AgentInput, BaseAgent
+from adk.agents.instruction import InstructionTemplate
+from adk.errors import ConfigurationError, MaxIterationsExceeded
+from adk.events import AgentEvent
+from adk.messages import Message
+from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
+from adk.runner.context import RunContext
+from adk.tools.base import Tool
+from adk.tools.execution import ToolOutcome, run_tool_calls
+from adk.tools.function import FunctionTool
+
+GenModelInput = Callable[
+    [str, AgentInput, RunContext], "Sequence[Message] | Awaitable[Sequence[Message]]"
+]
+"""Builds the model's messages from the filled instruction, the input and the context."""
+
+
+def default_model_input(instruction: str, input: AgentInput, ctx: RunContext) -> list[Message]:
+    """The instruction as a system message (if any), then the input messages."""
+    if instruction:
+        return [Message.system(instruction), *input.messages]
+    return list(input.messages)
+
+
+class ChatModelAgent(BaseAgent):
+    """An agent that calls a model, runs the tools it asks for, and repeats until it answers.
+
+    - ``instruction``: the system prompt; ``{key}`` is filled from session
+      values (a missing key is an error), ``{{``/``}}`` are literal braces.
+    - ``model``: a :class:`~adk.ChatModel`, or a litellm model id such as
+      ``"openai/gpt-4o-mini"`` that the serving layer resolves.
+    - ``tools``: :class:`~adk.Tool` objects or plain functions (wrapped in
+      :class:`~adk.FunctionTool`).
+    - ``max_iterations``: most model calls in one turn (default 20); beyond
+      it the agent ends with a :class:`~adk.MaxIterationsExceeded` error event.
+    - ``output_key``: store the final answer's text in this session value.
+    - ``gen_model_input``: replaces how instruction and input become messages.
+    - ``return_directly``: names of tools whose result ends the turn (in
+      addition to tools created with ``return_directly=True``).
+    - ``model_params``: parameters for every model call (``temperature``...);
+      run options ``{"<agent name>": {"model_params": {...}}}`` override them.
+    - ``tool_errors``: ``"report"`` (default) turns tool failures into tool
+      messages the model can act on; ``"raise"`` ends the run with the error.
+    - ``stage``: the serving-layer stage name of this agent's calls (default:
+      the agent name).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: ChatModel | str,
+        description: str = "",
+        instruction: str = "",
+        tools: Iterable[Tool | Callable[..., Any]] = (),
+        max_iterations: int = 20,
+        output_key: str | None = None,
+        gen_model_input: GenModelInput | None = None,
+        return_directly: Iterable[str] = (),
+        model_params: Mapping[str, Any] | None = None,
+        tool_errors: Literal["report", "raise"] = "report",
+        stage: str | None = None,
+    ) -> None:
+        super().__init__(name, description)
+        if max_iterations < 1:
+            raise ConfigurationError(f"agent {name!r}: max_iterations must be at least 1")
+        if tool_errors not in ("report", "raise"):
+            raise ConfigurationError(f"agent {name!r}: tool_errors must be 'report' or 'raise'")
+        if model is None or (isinstance(model, str) and not model):
+            raise ConfigurationError(f"agent {name!r} needs a model")
+        self.model = model
+        self.instruction = instruction
+        self._template = InstructionTemplate(instruction, name)
+        self.max_iterations = max_iterations
+        self.output_key = output_key
+        self.gen_model_input: GenModelInput = gen_model_input or default_model_input
+        self.model_params: dict[str, Any] = dict(model_params or {})
+        self.tool_errors = tool_errors
+        self.stage = stage or name
+        self.tools: dict[str, Tool] = {}
+        for item in tools:
+            as_tool: Tool = item if isinstance(item, Tool) else FunctionTool(item)
+            if as_tool.name in self.tools:
+                raise ConfigurationError(f"agent {name!r} has two tools named {as_tool.name!r}")
+            self.tools[as_tool.name] = as_tool
+        self.return_directly = frozenset(return_directly)
+        unknown = self.return_directly - set(self.tools)
+        if unknown:
+            raise ConfigurationError(
+                f"agent {name!r}: return_directly names unknown tools: {', '.join(sorted(unknown))}"
+            )
+        # Tools in a canonical (sorted) order keep the prompt prefix stable across calls.
+        self._tool_specs = [self.tools[key].spec for key in sorted(self.tools)]
+
+    async def build_messages(self, input: AgentInput, ctx: RunContext) -> list[Message]:
+        """The messages of the first model call: filled instruction plus input."""
+        instruction = self._template.fill(ctx.session_values, self.name)
+        built = self.gen_model_input(instruction, input, ctx)
+        if inspect.isawaitable(built):
+            built = await built
+        return list(built)
+
+    async def run(self, input: AgentInput, ctx: RunContext) -> AsyncIterator[AgentEvent]:
+        """Call the model, run requested tools, repeat until a final answer or an action."""
+        messages = await self.build_messages(input, ctx)
+        options = ctx.options_for(self.name)
+        params = self.model_params
+        if options.get("model_params"):
+            params = {**params, **options["model_params"]}
+        max_iterations = int(options.get("max_iterations", self.max_iterations))
+        for _ in range(max_iterations):
+            request = ModelRequest(
+                messages=messages,
+                tools=self._tool_specs,
+                params=params,
+                stream=ctx.streaming,
+                run_id=ctx.run_id,
+                session_id=ctx.session_id,
+                agent_name=self.name,
+                agent_path=ctx.run_path,
+                stage=self.stage,
+            )
+            reply: Message | None = None
+            async for event, complete in self._call_model(request, ctx):
+                if complete is not None:
+                    reply = complete
+                yield event
+            assert reply is not None
+            if not reply.tool_calls:
+                self._store_output(ctx, reply.content)
+                return
+            outcomes = await run_tool_calls(
+                reply.tool_calls,
+                self.tools,
+                ctx,
+                self.name,
+                raise_errors=self.tool_errors == "raise",
+            )
+            for outcome in outcomes:
+                yield self.event(ctx, message=outcome.message, action=outcome.merged_action())
+            final = self._turn_end(outcomes)
+            if final is not None:
+                self._store_output(ctx, final.message.content)
+                return
+            messages = [*messages, reply, *(outcome.message for outcome in outcomes)]
+        yield self.error_event(
+            ctx,
+            MaxIterationsExceeded(
+                f"agent {self.name!r} made {max_iterations} model calls without a final answer "
+                "(raise max_iterations if the task needs more tool rounds)"
+            ),
+        )
+
+    async def _call_model(
+        self, request: ModelRequest, ctx: RunContext
+    ) -> AsyncIterator[tuple[AgentEvent, Message | None]]:
+        """Yield (event, None) for each streamed delta, then (event, message) for the reply.
+
+        One code path for both modes: streaming folds chunks into the same
+        complete message that ``generate`` returns.
+        """
+        if request.stream:
+            assembler = ChunkAssembler()
+            async for chunk in ctx.serving.stream(self.model, request):
+                assembler.add(chunk)
+                if chunk.content:
+                    delta = Message.assistant(chunk.content)
+                    yield self.event(ctx, message=delta, partial=True), None
+            reply = assembler.response().message
+        else:
+            reply = (await ctx.serving.generate(self.model, request)).message
+        yield self.event(ctx, message=reply), reply
+
+    def _turn_end(self, outcomes: list[ToolOutcome]) -> ToolOutcome | None:
+        """The outcome that ends this turn (exit, transfer, return-directly), if any."""
+        for outcome in outcomes:
+            for action in outcome.actions:
+                if action.exit or action.transfer_to_agent is not None:
+                    return outcome
+        for outcome in outcomes:
+            if not outcome.failed and (
+                outcome.return_directly or outcome.message.name in self.return_directly
+            ):
+                return outcome
+        return None
+
+    def _store_output(self, ctx: RunContext, text: str) -> None:
+        if self.output_key:
+            ctx.set(self.output_key, text)

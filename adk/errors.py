@@ -1,0 +1,91 @@
+"""Exception types raised by adk.
+
+Agents report failures as error events (see :mod:`adk.events`); these classes
+are what the attached exception is, and what ``Runner.invoke`` raises.
+"""
+
+from __future__ import annotations
+
+
+class AdkError(Exception):
+    """Base class of every error adk raises itself."""
+
+
+class AgentRunError(AdkError):
+    """An error event was re-raised after its live exception was lost (e.g. deserialised)."""
+
+    def __init__(self, type_name: str, message: str, run_path: tuple[str, ...] = ()) -> None:
+        where = "/".join(run_path) or "?"
+        super().__init__(f"{type_name} in {where}: {message}")
+        self.type_name = type_name
+        self.run_path = run_path
+
+
+class ConfigurationError(AdkError):
+    """An agent, tool or runner was built with invalid settings."""
+
+
+class InstructionError(AdkError):
+    """An instruction template could not be filled (e.g. a missing session value)."""
+
+
+class MaxIterationsExceeded(AdkError):
+    """A ChatModelAgent made ``max_iterations`` model calls without finishing its turn."""
+
+
+class ToolError(AdkError):
+    """A tool call failed: bad arguments, unknown tool, or the tool raised.
+
+    By default a ChatModelAgent turns these into tool-result messages the model
+    can read; with ``tool_errors="raise"`` they end the run instead.
+    """
+
+
+class ModelError(AdkError):
+    """A model call failed."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ModelRateLimitError(ModelError):
+    """The provider answered 429 (rate limit or quota) and retries ran out."""
+
+    retryable = True
+
+
+class ModelServerError(ModelError):
+    """The provider answered with a 5xx status and retries ran out."""
+
+    retryable = True
+
+
+class ModelTimeoutError(ModelError):
+    """The model call timed out and retries ran out."""
+
+    retryable = True
+
+
+class ModelConnectionError(ModelError):
+    """The endpoint could not be reached and retries ran out."""
+
+    retryable = True
+
+
+class ModelAuthenticationError(ModelError):
+    """The provider rejected the credentials (401/403). Not retried."""
+
+
+class ModelBadRequestError(ModelError):
+    """The provider rejected the request itself (400/404/422). Not retried."""
+
+
+class ContextWindowExceededError(ModelBadRequestError):
+    """The request does not fit the model's context window."""
+
+
+class ScriptExhaustedError(ModelError):
+    """A ScriptedModel was called more times than it has scripted responses."""

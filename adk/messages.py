@@ -1,0 +1,119 @@
+"""Chat messages, tool calls and token usage: the data every other part of adk passes around."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+"""Who wrote a message: the four roles of the OpenAI chat format."""
+
+
+def new_call_id() -> str:
+    """Return a fresh, unique tool-call id (``call_`` + 24 hex digits)."""
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+class ToolCall(BaseModel):
+    """A request from the model to call one tool.
+
+    ``arguments`` is the raw JSON text the model produced: it is kept as text so
+    that invalid JSON can be reported back to the model instead of being lost.
+    """
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    @classmethod
+    def of(cls, name: str, /, id: str | None = None, **arguments: Any) -> ToolCall:
+        """Build a call to ``name`` with keyword arguments serialised to JSON."""
+        return cls(id=id or new_call_id(), name=name, arguments=json.dumps(arguments))
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """Decode ``arguments``; raises ``ValueError`` if it is not a JSON object."""
+        value = json.loads(self.arguments or "{}")
+        if not isinstance(value, dict):
+            raise ValueError(f"tool arguments must be a JSON object, got {type(value).__name__}")
+        return value
+
+
+class Usage(BaseModel):
+    """Token counts of one model call, or a sum of several.
+
+    ``cached_tokens`` is the part of ``prompt_tokens`` the provider served from
+    its prompt/KV cache.
+    """
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+class Message(BaseModel):
+    """One chat message.
+
+    - ``role``: ``system``, ``user``, ``assistant`` or ``tool``.
+    - ``content``: the text (empty for an assistant message that only calls tools).
+    - ``tool_calls``: the calls an assistant message asks for.
+    - ``tool_call_id`` and ``name``: on a tool message, the call it answers and
+      the tool's name; on other roles ``name`` optionally names the speaker.
+    - ``usage``: the tokens the model call that produced this message cost.
+    """
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    usage: Usage | None = Field(default=None, repr=False)
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        """A system message."""
+        return cls(role="system", content=content)
+
+    @classmethod
+    def user(cls, content: str, *, name: str | None = None) -> Message:
+        """A user message."""
+        return cls(role="user", content=content, name=name)
+
+    @classmethod
+    def assistant(
+        cls,
+        content: str = "",
+        *,
+        tool_calls: list[ToolCall] | tuple[ToolCall, ...] = (),
+        name: str | None = None,
+        usage: Usage | None = None,
+    ) -> Message:
+        """An assistant message, optionally calling tools."""
+        return cls(
+            role="assistant", content=content, tool_calls=tuple(tool_calls), name=name, usage=usage
+        )
+
+    @classmethod
+    def tool(cls, content: str, *, tool_call_id: str, name: str) -> Message:
+        """The result of the tool call ``tool_call_id`` of tool ``name``."""
+        return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)

@@ -1,0 +1,1 @@
+"""Models: the ChatModel protocol, ScriptedModel for tests, LiteLLMModel for providers."""

@@ -1,0 +1,149 @@
+"""ScriptedModel: a deterministic ChatModel for tests and offline examples."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Union
+
+import anyio
+
+from adk.errors import ScriptExhaustedError
+from adk.messages import Message, ToolCall, Usage
+from adk.models.base import ModelChunk, ModelRequest, ModelResponse, ToolCallDelta
+
+ScriptItem = Union[str, Message, ModelResponse, ToolCall, list[ToolCall], BaseException]
+"""One scripted answer: text, a message, a full response, tool call(s), or an exception to raise."""
+
+ScriptFunction = Callable[[ModelRequest], Union[ScriptItem, Awaitable[ScriptItem]]]
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (4 characters per token) for scripted usage figures."""
+    return (len(text) + 3) // 4
+
+
+def _prompt_tokens(request: ModelRequest) -> int:
+    total = 0
+    for message in request.messages:
+        total += 4 + estimate_tokens(message.content)
+        for call in message.tool_calls:
+            total += estimate_tokens(call.name) + estimate_tokens(call.arguments)
+    for spec in request.tools:
+        total += estimate_tokens(spec.name) + estimate_tokens(spec.description) + 8
+    return total
+
+
+class ScriptedModel:
+    """Answers from a script instead of an LLM.
+
+    ``script`` is a list of answers used in order (one per call), or a
+    function of the :class:`ModelRequest` returning an answer (sync or
+    async). An answer is a string (assistant text), a :class:`Message`, a
+    :class:`ModelResponse`, a :class:`ToolCall` or a list of them (an assistant
+    message calling those tools), or an exception instance to raise.
+
+    Every request is recorded in :attr:`requests`. ``latency`` (seconds) is
+    slept before each answer. :meth:`stream` sends the same answer in chunks of
+    ``chunk_chars`` characters, tool-call arguments included, so streaming
+    code paths are exercised for real.
+    """
+
+    def __init__(
+        self,
+        script: Sequence[ScriptItem] | ScriptFunction,
+        *,
+        latency: float = 0.0,
+        chunk_chars: int = 8,
+        name: str = "scripted",
+    ) -> None:
+        if chunk_chars < 1:
+            raise ValueError("chunk_chars must be at least 1")
+        self._function: ScriptFunction | None = None
+        self._script: list[ScriptItem] = []
+        if callable(script):
+            self._function = script
+        else:
+            self._script = list(script)
+        self.latency = latency
+        self.chunk_chars = chunk_chars
+        self.name = name
+        self.requests: list[ModelRequest] = []
+
+    @property
+    def calls(self) -> int:
+        """How many times the model was called."""
+        return len(self.requests)
+
+    @property
+    def remaining(self) -> int:
+        """How many list answers are left (0 for a function script)."""
+        return max(0, len(self._script) - len(self.requests))
+
+    async def _answer(self, request: ModelRequest) -> ModelResponse:
+        index = len(self.requests)
+        self.requests.append(request)
+        if self.latency > 0:
+            await anyio.sleep(self.latency)
+        if self._function is not None:
+            item = self._function(request)
+            if inspect.isawaitable(item):
+                item = await item
+        elif index < len(self._script):
+            item = self._script[index]
+        else:
+            raise ScriptExhaustedError(
+                f"ScriptedModel {self.name!r} got call #{index + 1} but its script has only "
+                f"{len(self._script)} answers; last message was: "
+                f"{request.messages[-1].content[:200] if request.messages else '(none)'!r}"
+            )
+        return self._to_response(item, request)
+
+    def _to_response(self, item: ScriptItem, request: ModelRequest) -> ModelResponse:
+        if isinstance(item, BaseException):
+            raise item
+        if isinstance(item, ModelResponse):
+            return item
+        if isinstance(item, str):
+            message = Message.assistant(item)
+        elif isinstance(item, ToolCall):
+            message = Message.assistant(tool_calls=[item])
+        elif isinstance(item, list):
+            message = Message.assistant(tool_calls=item)
+        elif isinstance(item, Message):
+            message = item
+        else:
+            raise TypeError(f"ScriptedModel cannot answer with {type(item).__name__}")
+        completion = estimate_tokens(message.content) + sum(
+            estimate_tokens(c.name) + estimate_tokens(c.arguments) for c in message.tool_calls
+        )
+        usage = Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion)
+        if message.usage is None:
+            message = message.model_copy(update={"usage": usage})
+        return ModelResponse(
+            message=message, usage=message.usage or usage, finish_reason=_finish(message),
+            model=self.name,
+        )
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        """The next scripted answer."""
+        return await self._answer(request)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        """The next scripted answer in chunks of ``chunk_chars`` characters."""
+        response = await self._answer(request)
+        message, size = response.message, self.chunk_chars
+        for start in range(0, len(message.content), size):
+            yield ModelChunk(content=message.content[start : start + size])
+        for index, call in enumerate(message.tool_calls):
+            yield ModelChunk(tool_calls=(ToolCallDelta(index=index, id=call.id, name=call.name),))
+            for start in range(0, len(call.arguments), size):
+                piece = call.arguments[start : start + size]
+                yield ModelChunk(tool_calls=(ToolCallDelta(index=index, arguments=piece),))
+        yield ModelChunk(
+            usage=response.usage, finish_reason=response.finish_reason, model=response.model
+        )
+
+
+def _finish(message: Message) -> str:
+    return "tool_calls" if message.tool_calls else "stop"

@@ -1,0 +1,1 @@
+"""Running agents: Runner, RunContext, RunResult."""

@@ -1,0 +1,1 @@
+"""Tools: the protocol, FunctionTool / @tool, ExitTool, and tool-call execution."""

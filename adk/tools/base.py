@@ -1,0 +1,146 @@
+"""The Tool protocol, the context a tool runs with, and argument validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from adk.errors import ConfigurationError
+from adk.events import AgentAction
+from adk.models.base import ToolSpec
+from adk.runner.context import RunContext
+
+
+class ToolContext:
+    """What a tool sees of its run: session values, its call id, and a way to send actions.
+
+    A tool asks for it by declaring a parameter annotated ``ToolContext``; that
+    parameter is not part of the tool's schema.
+    """
+
+    __slots__ = ("actions", "agent_name", "call_id", "run", "tool_name")
+
+    def __init__(self, run: RunContext, *, agent_name: str, tool_name: str, call_id: str) -> None:
+        self.run = run
+        self.agent_name = agent_name
+        self.tool_name = tool_name
+        self.call_id = call_id
+        self.actions: list[AgentAction] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The session value ``key``, or ``default``."""
+        return self.run.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set the session value ``key``."""
+        self.run.set(key, value)
+
+    def send_action(self, action: AgentAction) -> None:
+        """Attach ``action`` to this call's tool-result event (e.g. exit, transfer)."""
+        self.actions.append(action)
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """A tool a model can call.
+
+    ``spec`` tells the model the name, description and argument schema;
+    ``validate`` checks decoded arguments before ``call`` runs; ``call``
+    returns any value (text, a pydantic model, JSON-able data).
+    ``return_directly`` ends the agent's turn with this tool's result.
+    """
+
+    name: str
+    description: str
+    return_directly: bool
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The name, description and JSON schema shown to the model."""
+        ...
+
+    def validate(self, arguments: dict[str, Any]) -> None:
+        """Raise :class:`ArgumentsInvalid` if ``arguments`` do not fit the schema."""
+        ...
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        """Run the tool with validated ``arguments``."""
+        ...
+
+
+class ArgumentsInvalid(ValueError):
+    """Decoded arguments do not match a tool's schema; the message says where and why."""
+
+
+class _CompiledSchema:
+    """A jsonschema validator compiled once per schema object."""
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema)
+        try:
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ConfigurationError(f"invalid JSON schema for tool arguments: {exc.message}") from exc
+        self._validator = cls(schema)
+
+    def check(self, arguments: dict[str, Any]) -> None:
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(arguments))
+        if error is None:
+            return
+        where = "/".join(str(p) for p in error.absolute_path)
+        location = f"at '{where}': " if where else ""
+        raise ArgumentsInvalid(f"{location}{error.message}")
+
+
+def compiled_validator(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A cached, compiled validator for ``schema`` that raises :class:`ArgumentsInvalid`."""
+    return _CompiledSchema(schema).check
+
+
+class BaseTool:
+    """Convenience base for tools with a fixed spec: validation compiled once, lazily."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str = "",
+        parameters: dict[str, Any] | None = None,
+        *,
+        return_directly: bool = False,
+    ) -> None:
+        if not name:
+            raise ConfigurationError("a tool needs a non-empty name")
+        self.name = name
+        self.description = description
+        self.return_directly = return_directly
+        self._spec = ToolSpec(
+            name=name,
+            description=description,
+            parameters=parameters or {"type": "object", "properties": {}},
+        )
+        self._check: Callable[[dict[str, Any]], None] | None = None
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The name, description and JSON schema shown to the model."""
+        return self._spec
+
+    def validate(self, arguments: dict[str, Any]) -> None:
+        """Validate ``arguments`` against the schema with a validator compiled on first use."""
+        check = self._check
+        if check is None:
+            check = self._check = compiled_validator(self._spec.parameters)
+        check(arguments)
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        """Run the tool; subclasses implement this."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
