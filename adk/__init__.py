@@ -122,8 +122,8 @@ if TYPE_CHECKING:
         AgentOutput,
         BreakLoop,
         ErrorInfo,
-        InterruptInfo,
         Interrupted,
+        InterruptInfo,
         RunPath,
         TransferToAgent,
     )
@@ -139,7 +139,7 @@ if TYPE_CHECKING:
     from adk.models.litellm_model import LiteLLMModel, RetryPolicy
     from adk.models.scripted import ScriptedModel
     from adk.runner.context import RunContext
-    from adk.runner.runner import RunResult, Runner
+    from adk.runner.runner import Runner, RunResult
     from adk.serving.layer import ServingLayer
     from adk.tools.base import ArgumentsInvalid, BaseTool, Tool, ToolContext
     from adk.tools.exit import ExitTool

@@ -40,7 +40,7 @@ class Agent(Protocol):
 
 
 def check_agent_name(name: str) -> str:
-    """Validate an agent name: non-empty, no surrounding spaces, no ``/`` (it separates run paths)."""
+    """Check an agent name: non-empty, no surrounding spaces, no ``/`` (it separates run paths)."""
     if not isinstance(name, str) or not name or name.strip() != name or "/" in name:
         raise ConfigurationError(
             f"invalid agent name {name!r}: use a non-empty name without '/' or surrounding spaces"
@@ -89,7 +89,9 @@ class BaseAgent(ABC):
             output = AgentOutput(message=message, partial=partial, custom=custom)
         return AgentEvent(agent_name=self.name, run_path=ctx.run_path, output=output, action=action)
 
-    def message_event(self, ctx: RunContext, message: Message, *, partial: bool = False) -> AgentEvent:
+    def message_event(
+        self, ctx: RunContext, message: Message, *, partial: bool = False
+    ) -> AgentEvent:
         """An event outputting ``message``."""
         return self.event(ctx, message=message, partial=partial)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -129,10 +130,11 @@ class ChatModelAgent(BaseAgent):
                 stage=self.stage,
             )
             reply: Message | None = None
-            async for event, complete in self._call_model(request, ctx):
-                if complete is not None:
-                    reply = complete
-                yield event
+            async with aclosing(self._call_model(request, ctx)) as model_events:
+                async for event, complete in model_events:
+                    if complete is not None:
+                        reply = complete
+                    yield event
             assert reply is not None
             if not reply.tool_calls:
                 self._store_output(ctx, reply.content)
@@ -169,11 +171,17 @@ class ChatModelAgent(BaseAgent):
         """
         if request.stream:
             assembler = ChunkAssembler()
-            async for chunk in ctx.serving.stream(self.model, request):
-                assembler.add(chunk)
-                if chunk.content:
-                    delta = Message.assistant(chunk.content)
-                    yield self.event(ctx, message=delta, partial=True), None
+            chunks = ctx.serving.stream(self.model, request)
+            try:
+                async for chunk in chunks:
+                    assembler.add(chunk)
+                    if chunk.content:
+                        delta = Message.assistant(chunk.content)
+                        yield self.event(ctx, message=delta, partial=True), None
+            finally:
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             reply = assembler.response().message
         else:
             reply = (await ctx.serving.generate(self.model, request)).message

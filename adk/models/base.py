@@ -96,7 +96,7 @@ class ChunkAssembler:
 
     def __init__(self) -> None:
         self._content: list[str] = []
-        self._calls: dict[int, list[str | None | list[str]]] = {}
+        self._calls: dict[int, list[str | list[str] | None]] = {}
         self._usage: Usage | None = None
         self._finish: str | None = None
         self._model = ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Union
 
 import anyio
 
@@ -12,10 +11,10 @@ from adk.errors import ScriptExhaustedError
 from adk.messages import Message, ToolCall, Usage
 from adk.models.base import ModelChunk, ModelRequest, ModelResponse, ToolCallDelta
 
-ScriptItem = Union[str, Message, ModelResponse, ToolCall, list[ToolCall], BaseException]
+ScriptItem = str | Message | ModelResponse | ToolCall | list[ToolCall] | BaseException
 """One scripted answer: text, a message, a full response, tool call(s), or an exception to raise."""
 
-ScriptFunction = Callable[[ModelRequest], Union[ScriptItem, Awaitable[ScriptItem]]]
+ScriptFunction = Callable[[ModelRequest], ScriptItem | Awaitable[ScriptItem]]
 
 
 def estimate_tokens(text: str) -> int:
@@ -121,7 +120,9 @@ class ScriptedModel:
         if message.usage is None:
             message = message.model_copy(update={"usage": usage})
         return ModelResponse(
-            message=message, usage=message.usage or usage, finish_reason=_finish(message),
+            message=message,
+            usage=message.usage or usage,
+            finish_reason=_finish(message),
             model=self.name,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -112,8 +113,9 @@ class Runner:
         """Run the agent on ``messages`` (oldest first) and yield its events."""
         ctx = self._context(session_values, session_id, run_id, agent_options, streaming)
         agent_input = AgentInput(messages=list(messages))
-        async for event in run_agent(self.agent, agent_input, ctx):
-            yield event
+        async with aclosing(run_agent(self.agent, agent_input, ctx)) as events:
+            async for event in events:
+                yield event
 
     async def invoke(
         self,
@@ -142,13 +144,14 @@ class Runner:
             agent_options=agent_options,
             streaming=False,
         )
-        async for event in stream:
-            if event.error is not None:
-                exc = event.error.exception
-                if exc is not None:
-                    raise exc
-                raise AgentRunError(event.error.type, event.error.message, event.error.run_path)
-            events.append(event)
+        async with aclosing(stream):
+            async for event in stream:
+                if event.error is not None:
+                    exc = event.error.exception
+                    if exc is not None:
+                        raise exc
+                    raise AgentRunError(event.error.type, event.error.message, event.error.run_path)
+                events.append(event)
         return RunResult(run_id, events, values)
 
     def _context(

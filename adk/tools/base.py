@@ -84,7 +84,9 @@ class _CompiledSchema:
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            raise ConfigurationError(f"invalid JSON schema for tool arguments: {exc.message}") from exc
+            raise ConfigurationError(
+                f"invalid JSON schema for tool arguments: {exc.message}"
+            ) from exc
         self._validator = cls(schema)
 
     def check(self, arguments: dict[str, Any]) -> None:

@@ -7,12 +7,11 @@ went wrong, so the model can correct itself and the run goes on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
-from pydantic import BaseModel
+import pydantic_core
 
 from adk.errors import ToolError
 from adk.events import AgentAction
@@ -52,23 +51,16 @@ class ToolOutcome:
 
 
 def render_result(value: Any) -> str:
-    """Turn a tool's return value into the text of its tool message."""
+    """Turn a tool's return value into the text of its tool message.
+
+    Strings pass through; anything else becomes compact JSON (pydantic models,
+    dataclasses, enums, dates included), falling back to ``str`` per value.
+    """
     if isinstance(value, str):
         return value
     if value is None:
         return ""
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    try:
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return str(value)
+    return pydantic_core.to_json(value, fallback=str).decode()
 
 
 async def run_tool_call(
@@ -112,9 +104,7 @@ async def run_tool_call(
     except Exception as exc:
         if raise_errors:
             raise
-        return _failure(
-            call, f"tool '{call.name}' raised {type(exc).__name__}: {exc}", False
-        )
+        return _failure(call, f"tool '{call.name}' raised {type(exc).__name__}: {exc}", False)
     message = Message.tool(render_result(value), tool_call_id=call.id, name=call.name)
     return ToolOutcome(message, tool_ctx.actions, return_directly=tool.return_directly)
 

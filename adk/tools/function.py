@@ -98,7 +98,7 @@ class FunctionTool(BaseTool):
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"FunctionTool needs a callable, got {fn!r}")
-        tool_name = name or getattr(fn, "__name__", "")
+        tool_name = str(name or getattr(fn, "__name__", ""))
         summary, param_docs = parse_docstring(inspect.getdoc(fn) or "")
         self.fn = fn
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -128,7 +128,9 @@ class FunctionTool(BaseTool):
         try:
             hints = typing.get_type_hints(fn, include_extras=True)
         except Exception as exc:
-            raise ConfigurationError(f"tool {tool_name!r}: cannot resolve type hints: {exc}") from exc
+            raise ConfigurationError(
+                f"tool {tool_name!r}: cannot resolve type hints: {exc}"
+            ) from exc
         fields: dict[str, Any] = {}
         for pname, param in inspect.signature(fn).parameters.items():
             annotation = hints.get(pname, Any)
