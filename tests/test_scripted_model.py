@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from adk import (
@@ -40,13 +41,13 @@ async def test_list_script_answers_in_order_and_records_requests() -> None:
 async def test_exhausted_script_says_so() -> None:
     model = ScriptedModel(["only"], name="planner-model")
     await model.generate(request())
-    with pytest.raises(ScriptExhaustedError, match="'planner-model' got call #2 .* only 1"):
+    with pytest.raises(ScriptExhaustedError, match=r"'planner-model' got call #2 .* only 1"):
         await model.generate(request("again"))
 
 
 async def test_function_script_sync_and_async_and_exceptions() -> None:
     async def answer(req: ModelRequest) -> str:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return req.messages[-1].content.upper()
 
     assert (await ScriptedModel(answer).generate(request("abc"))).message.content == "ABC"

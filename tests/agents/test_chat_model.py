@@ -4,6 +4,7 @@ import threading
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from adk import (
@@ -140,7 +141,7 @@ async def test_gen_model_input_hook_builds_the_messages() -> None:
 
 async def test_async_gen_model_input_hook() -> None:
     async def build(instruction: str, input: AgentInput, ctx: RunContext) -> list[Message]:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return list(input.messages)
 
     model = ScriptedModel(["ok"])
