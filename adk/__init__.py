@@ -54,6 +54,18 @@ _EXPORTS: dict[str, str] = {
     "ChatModelAgent": "adk.agents.chat_model",
     "GenModelInput": "adk.agents.chat_model",
     "default_model_input": "adk.agents.chat_model",
+    "AgentTool": "adk.agents.agent_tool",
+    "HistoryEntry": "adk.agents.history",
+    "HistoryRewriter": "adk.agents.history",
+    "default_history_rewriter": "adk.agents.history",
+    "TransferError": "adk.agents.flow",
+    "TransferLimitExceeded": "adk.agents.flow",
+    "run_agent": "adk.agents.flow",
+    "TransferWhenDone": "adk.agents.transfer",
+    "AgentTree": "adk.agents.tree",
+    "LoopAgent": "adk.agents.workflow",
+    "ParallelAgent": "adk.agents.workflow",
+    "SequentialAgent": "adk.agents.workflow",
     # tools
     "ArgumentsInvalid": "adk.tools.base",
     "BaseTool": "adk.tools.base",
@@ -97,8 +109,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from adk.agents.agent_tool import AgentTool
     from adk.agents.base import Agent, AgentInput, BaseAgent
     from adk.agents.chat_model import ChatModelAgent, GenModelInput, default_model_input
+    from adk.agents.flow import TransferError, TransferLimitExceeded, run_agent
+    from adk.agents.history import HistoryEntry, HistoryRewriter, default_history_rewriter
+    from adk.agents.transfer import TransferWhenDone
+    from adk.agents.tree import AgentTree
+    from adk.agents.workflow import LoopAgent, ParallelAgent, SequentialAgent
     from adk.errors import (
         AdkError,
         AgentRunError,

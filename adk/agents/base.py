@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -62,6 +62,8 @@ class BaseAgent(ABC):
 
     name: str
     description: str
+    workflow: ClassVar[bool] = False
+    """True for workflow agents (Sequential/Parallel/Loop): children cannot transfer to them."""
 
     def __init__(self, name: str, description: str = "") -> None:
         self.name = check_agent_name(name)
@@ -131,23 +133,3 @@ def error_event(agent_name: str, ctx: RunContext, exc: BaseException) -> AgentEv
         run_path=ctx.run_path,
         error=ErrorInfo.from_exception(exc, ctx.run_path),
     )
-
-
-async def run_agent(agent: Agent, input: AgentInput, ctx: RunContext) -> AsyncIterator[AgentEvent]:
-    """Run ``agent`` with errors as data: an exception it raises becomes its last event.
-
-    The stream ends after the first error event, whether the agent yielded it
-    or raised. Cancellation is never swallowed.
-    """
-    stream = agent.run(input, ctx)
-    try:
-        async for event in stream:
-            yield event
-            if event.error is not None:
-                return
-    except Exception as exc:
-        yield error_event(agent.name, ctx, exc)
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()

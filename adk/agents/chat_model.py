@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from adk.agents.base import AgentInput, BaseAgent
+from adk.agents.base import Agent, AgentInput, BaseAgent
+from adk.agents.history import TRANSFER_TOOL_NAME
 from adk.agents.instruction import InstructionTemplate
+from adk.agents.transfer import TransferTool, transfer_instruction
+from adk.agents.tree import is_workflow
 from adk.errors import ConfigurationError, MaxIterationsExceeded
 from adk.events import AgentEvent
 from adk.messages import Message
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
 from adk.runner.context import RunContext
 from adk.tools.base import Tool
-from adk.tools.execution import ToolOutcome, run_tool_calls
+from adk.tools.execution import ToolOutcome, emits_events, run_tool_calls, stream_tool_calls
 from adk.tools.function import FunctionTool
 
 GenModelInput = Callable[
@@ -29,6 +40,18 @@ def default_model_input(instruction: str, input: AgentInput, ctx: RunContext) ->
     if instruction:
         return [Message.system(instruction), *input.messages]
     return list(input.messages)
+
+
+class _Toolset:
+    """The tools of one agent in one tree position, with their specs in canonical order."""
+
+    __slots__ = ("instruction", "specs", "tools")
+
+    def __init__(self, tools: dict[str, Tool], instruction: str) -> None:
+        self.tools = tools
+        # Sorted tools keep the prompt prefix stable across calls and agents.
+        self.specs = [tools[key].spec for key in sorted(tools)]
+        self.instruction = instruction
 
 
 class ChatModelAgent(BaseAgent):
@@ -52,6 +75,10 @@ class ChatModelAgent(BaseAgent):
       messages the model can act on; ``"raise"`` ends the run with the error.
     - ``stage``: the serving-layer stage name of this agent's calls (default:
       the agent name).
+    - ``sub_agents``: agents this one may transfer the conversation to; it
+      gets a ``transfer_to_agent`` tool and an instruction listing them. It
+      may also transfer back to the agent it sits under, unless
+      ``disallow_transfer_to_parent`` (or that agent is a workflow agent).
     """
 
     def __init__(
@@ -69,6 +96,8 @@ class ChatModelAgent(BaseAgent):
         model_params: Mapping[str, Any] | None = None,
         tool_errors: Literal["report", "raise"] = "report",
         stage: str | None = None,
+        sub_agents: Iterable[Agent] = (),
+        disallow_transfer_to_parent: bool = False,
     ) -> None:
         super().__init__(name, description)
         if max_iterations < 1:
@@ -98,12 +127,44 @@ class ChatModelAgent(BaseAgent):
             raise ConfigurationError(
                 f"agent {name!r}: return_directly names unknown tools: {', '.join(sorted(unknown))}"
             )
-        # Tools in a canonical (sorted) order keep the prompt prefix stable across calls.
-        self._tool_specs = [self.tools[key].spec for key in sorted(self.tools)]
+        self.sub_agents = tuple(sub_agents)
+        self.disallow_transfer_to_parent = disallow_transfer_to_parent
+        names = [agent.name for agent in self.sub_agents]
+        if len(set(names)) != len(names) or name in names:
+            raise ConfigurationError(f"agent {name!r}: sub-agent names must be unique")
+        if TRANSFER_TOOL_NAME in self.tools:
+            raise ConfigurationError(
+                f"agent {name!r}: the tool name {TRANSFER_TOOL_NAME!r} is reserved for transfers"
+            )
+        self._plain = _Toolset(self.tools, "")
+        self._toolsets: dict[str | None, _Toolset] = {}
 
-    async def build_messages(self, input: AgentInput, ctx: RunContext) -> list[Message]:
+    def _toolset(self, ctx: RunContext) -> _Toolset:
+        """Tools and instruction suffix for this run: transfer targets depend on the tree."""
+        tree = ctx.tree
+        parent = tree.parent_of(self.name) if tree is not None else None
+        if parent is not None and (self.disallow_transfer_to_parent or is_workflow(parent)):
+            parent = None
+        if not self.sub_agents and parent is None:
+            return self._plain
+        key = parent.name if parent is not None else None
+        toolset = self._toolsets.get(key)
+        if toolset is None:
+            targets = [agent.name for agent in self.sub_agents]
+            if parent is not None:
+                targets.append(parent.name)
+            tools = {**self.tools, TRANSFER_TOOL_NAME: TransferTool(targets)}
+            toolset = _Toolset(tools, transfer_instruction(self.sub_agents, parent))
+            self._toolsets[key] = toolset
+        return toolset
+
+    async def build_messages(
+        self, input: AgentInput, ctx: RunContext, suffix: str = ""
+    ) -> list[Message]:
         """The messages of the first model call: filled instruction plus input."""
         instruction = self._template.fill(ctx.session_values, self.name)
+        if suffix:
+            instruction = f"{instruction}\n\n{suffix}" if instruction else suffix
         built = self.gen_model_input(instruction, input, ctx)
         if inspect.isawaitable(built):
             built = await built
@@ -111,7 +172,8 @@ class ChatModelAgent(BaseAgent):
 
     async def run(self, input: AgentInput, ctx: RunContext) -> AsyncIterator[AgentEvent]:
         """Call the model, run requested tools, repeat until a final answer or an action."""
-        messages = await self.build_messages(input, ctx)
+        toolset = self._toolset(ctx)
+        messages = await self.build_messages(input, ctx, toolset.instruction)
         options = ctx.options_for(self.name)
         params = self.model_params
         if options.get("model_params"):
@@ -120,7 +182,7 @@ class ChatModelAgent(BaseAgent):
         for _ in range(max_iterations):
             request = ModelRequest(
                 messages=messages,
-                tools=self._tool_specs,
+                tools=toolset.specs,
                 params=params,
                 stream=ctx.streaming,
                 run_id=ctx.run_id,
@@ -139,13 +201,22 @@ class ChatModelAgent(BaseAgent):
             if not reply.tool_calls:
                 self._store_output(ctx, reply.content)
                 return
-            outcomes = await run_tool_calls(
-                reply.tool_calls,
-                self.tools,
-                ctx,
-                self.name,
-                raise_errors=self.tool_errors == "raise",
-            )
+            raise_errors = self.tool_errors == "raise"
+            if emits_events(reply.tool_calls, toolset.tools):
+                outcomes = []
+                stream = stream_tool_calls(
+                    reply.tool_calls, toolset.tools, ctx, self.name, raise_errors=raise_errors
+                )
+                async with aclosing(stream) as items:
+                    async for item in items:
+                        if isinstance(item, list):
+                            outcomes = item
+                        else:
+                            yield item
+            else:
+                outcomes = await run_tool_calls(
+                    reply.tool_calls, toolset.tools, ctx, self.name, raise_errors=raise_errors
+                )
             for outcome in outcomes:
                 yield self.event(ctx, message=outcome.message, action=outcome.merged_action())
             final = self._turn_end(outcomes)
@@ -163,7 +234,7 @@ class ChatModelAgent(BaseAgent):
 
     async def _call_model(
         self, request: ModelRequest, ctx: RunContext
-    ) -> AsyncIterator[tuple[AgentEvent, Message | None]]:
+    ) -> AsyncGenerator[tuple[AgentEvent, Message | None], None]:
         """Yield (event, None) for each streamed delta, then (event, message) for the reply.
 
         One code path for both modes: streaming folds chunks into the same

@@ -3,25 +3,65 @@
 Agents are reusable values that hold no run state; the context is where run
 state lives. A context is cheap to derive: :meth:`RunContext.child` gives a
 sub-agent its own run path while sharing the run's session values, serving
-layer and options.
+layer, options and recorded history.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, MutableMapping
-from typing import Any
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from adk.serving.layer import ServingLayer
 
-_MISSING: Any = object()
+if TYPE_CHECKING:
+    from adk.agents.history import HistoryRewriter
+    from adk.agents.tree import AgentTree
+    from adk.events import AgentEvent
+    from adk.messages import Message
+
 _EMPTY: Mapping[str, Any] = {}
+
+DEFAULT_MAX_TRANSFERS = 32
+"""Transfers one run may make before it stops with a TransferLimitExceeded error."""
+
+
+class RunSettings:
+    """How agents of a run compose: history rewriting and transfer limits (set on the Runner)."""
+
+    __slots__ = ("history_rewriter", "max_transfers", "skip_transfer_messages")
+
+    def __init__(
+        self,
+        *,
+        history_rewriter: HistoryRewriter | None = None,
+        skip_transfer_messages: bool = False,
+        max_transfers: int = DEFAULT_MAX_TRANSFERS,
+    ) -> None:
+        self.history_rewriter = history_rewriter
+        self.skip_transfer_messages = skip_transfer_messages
+        self.max_transfers = max_transfers
+
+
+_DEFAULT_SETTINGS = RunSettings()
 
 
 class _RunShared:
-    """The part of a context every agent of one run shares."""
+    """The part of a context every agent of one run (or one agent-tool sub-run) shares."""
 
-    __slots__ = ("agent_options", "run_id", "serving", "session_id", "streaming", "values")
+    __slots__ = (
+        "agent_options",
+        "events",
+        "root_input",
+        "run_id",
+        "serving",
+        "session_id",
+        "settings",
+        "streaming",
+        "transfers",
+        "tree",
+        "values",
+    )
 
     def __init__(
         self,
@@ -31,6 +71,9 @@ class _RunShared:
         serving: ServingLayer,
         streaming: bool,
         agent_options: Mapping[str, Mapping[str, Any]],
+        settings: RunSettings,
+        root_input: Sequence[Message],
+        tree: AgentTree | None,
     ) -> None:
         self.run_id = run_id
         self.session_id = session_id
@@ -38,6 +81,11 @@ class _RunShared:
         self.serving = serving
         self.streaming = streaming
         self.agent_options = agent_options
+        self.settings = settings
+        self.root_input = list(root_input)
+        self.tree = tree
+        self.events: list[AgentEvent] = []
+        self.transfers = 0
 
 
 class RunContext:
@@ -47,11 +95,13 @@ class RunContext:
     child for a sub-agent with :meth:`child`.
     """
 
-    __slots__ = ("_shared", "run_path")
+    __slots__ = ("_shared", "failed", "run_path")
 
     def __init__(self, shared: _RunShared, run_path: tuple[str, ...]) -> None:
         self._shared = shared
         self.run_path = run_path
+        self.failed = False
+        """Set when the agent running with this context ended in error (read by its parent)."""
 
     @classmethod
     def create(
@@ -64,6 +114,9 @@ class RunContext:
         streaming: bool = False,
         agent_options: Mapping[str, Mapping[str, Any]] | None = None,
         run_path: tuple[str, ...] = (),
+        root_input: Sequence[Message] = (),
+        settings: RunSettings | None = None,
+        tree: AgentTree | None = None,
     ) -> RunContext:
         """A fresh context for a new run.
 
@@ -78,12 +131,37 @@ class RunContext:
             serving=serving if serving is not None else ServingLayer(),
             streaming=streaming,
             agent_options=agent_options or {},
+            settings=settings or _DEFAULT_SETTINGS,
+            root_input=root_input,
+            tree=tree,
         )
         return cls(shared, run_path)
 
     def child(self, agent_name: str) -> RunContext:
         """The context for ``agent_name`` running under this context's agent."""
         return RunContext(self._shared, (*self.run_path, agent_name))
+
+    def sub_run(
+        self, agent_name: str, root_input: Sequence[Message], tree: AgentTree
+    ) -> RunContext:
+        """A nested run (an agent used as a tool) with its own history and agent tree.
+
+        It shares session values, serving layer, options, streaming mode and
+        run id; its run path continues this context's path.
+        """
+        outer = self._shared
+        shared = _RunShared(
+            run_id=outer.run_id,
+            session_id=outer.session_id,
+            values=outer.values,
+            serving=outer.serving,
+            streaming=outer.streaming,
+            agent_options=outer.agent_options,
+            settings=outer.settings,
+            root_input=root_input,
+            tree=tree,
+        )
+        return RunContext(shared, (*self.run_path, agent_name))
 
     @property
     def run_id(self) -> str:
@@ -106,9 +184,45 @@ class RunContext:
         return self._shared.streaming
 
     @property
+    def settings(self) -> RunSettings:
+        """The run's composition settings (history rewriting, transfer limit)."""
+        return self._shared.settings
+
+    @property
     def session_values(self) -> MutableMapping[str, Any]:
         """The run's session values (shared by every agent of the run)."""
         return self._shared.values
+
+    @property
+    def root_input(self) -> list[Message]:
+        """The messages the run started with."""
+        return self._shared.root_input
+
+    @property
+    def events(self) -> list[AgentEvent]:
+        """The non-partial events recorded so far in this run, in the order they happened."""
+        return self._shared.events
+
+    @property
+    def tree(self) -> AgentTree | None:
+        """The agent tree of this run (built by the Runner), if known."""
+        return self._shared.tree
+
+    def ensure_tree(self, build: Callable[[], AgentTree]) -> AgentTree:
+        """The run's agent tree, built with ``build`` the first time it is needed."""
+        tree = self._shared.tree
+        if tree is None:
+            tree = self._shared.tree = build()
+        return tree
+
+    def record(self, event: AgentEvent) -> None:
+        """Append a non-partial event to the run's history."""
+        self._shared.events.append(event)
+
+    def count_transfer(self) -> int:
+        """Count one more transfer in this run and return the new total."""
+        self._shared.transfers += 1
+        return self._shared.transfers
 
     def get(self, key: str, default: Any = None) -> Any:
         """The session value ``key``, or ``default``."""

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, MutableMapping, Sequence
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adk.agents.base import Agent, AgentInput, run_agent
+from adk.agents.base import Agent, AgentInput
+from adk.agents.flow import run_agent
+from adk.agents.tree import AgentTree
 from adk.errors import AgentRunError
-from adk.events import AgentEvent
+from adk.events import AgentEvent, ErrorInfo
 from adk.messages import Message, Usage
-from adk.runner.context import RunContext
+from adk.runner.context import DEFAULT_MAX_TRANSFERS, RunContext, RunSettings
 from adk.serving.layer import ServingLayer
+
+if TYPE_CHECKING:
+    from adk.agents.history import HistoryRewriter
 
 
 class RunResult:
@@ -42,6 +47,11 @@ class RunResult:
         return output.content if output is not None else ""
 
     @property
+    def errors(self) -> list[ErrorInfo]:
+        """Errors the run contained without failing (e.g. a failed parallel branch)."""
+        return [event.error for event in self.events if event.error is not None]
+
+    @property
     def usage(self) -> Usage:
         """Tokens used by every model call of the run."""
         total = Usage()
@@ -58,9 +68,16 @@ class RunResult:
 class Runner:
     """Runs ``agent`` as the root of a run.
 
-    ``serving`` is the serving layer every model call goes through (the
-    pass-through default if omitted); ``streaming`` makes chat-model agents
-    yield partial delta events.
+    - ``serving``: the serving layer every model call goes through (the
+      pass-through default if omitted).
+    - ``streaming``: chat-model agents yield partial delta events.
+    - ``history_rewriter``: replaces how earlier events become the next
+      agent's input (see :func:`adk.default_history_rewriter`).
+    - ``skip_transfer_messages``: drop transfer calls and results from the
+      history agents see.
+    - ``max_transfers``: transfers one run may make before it fails.
+
+    The agent tree is computed here, once: agent names must be unique in it.
     """
 
     def __init__(
@@ -69,12 +86,21 @@ class Runner:
         *,
         serving: ServingLayer | None = None,
         streaming: bool = False,
+        history_rewriter: HistoryRewriter | None = None,
+        skip_transfer_messages: bool = False,
+        max_transfers: int = DEFAULT_MAX_TRANSFERS,
     ) -> None:
         if not isinstance(agent, Agent):
             raise TypeError(f"Runner needs an agent (name, description, run), got {agent!r}")
         self.agent = agent
         self.serving = serving if serving is not None else ServingLayer()
         self.streaming = streaming
+        self.tree = AgentTree(agent)
+        self.settings = RunSettings(
+            history_rewriter=history_rewriter,
+            skip_transfer_messages=skip_transfer_messages,
+            max_transfers=max_transfers,
+        )
 
     def query(
         self,
@@ -109,11 +135,10 @@ class Runner:
         run_id: str | None = None,
         agent_options: Mapping[str, Mapping[str, Any]] | None = None,
         streaming: bool | None = None,
-    ) -> AsyncIterator[AgentEvent]:
+    ) -> AsyncGenerator[AgentEvent, None]:
         """Run the agent on ``messages`` (oldest first) and yield its events."""
-        ctx = self._context(session_values, session_id, run_id, agent_options, streaming)
-        agent_input = AgentInput(messages=list(messages))
-        async with aclosing(run_agent(self.agent, agent_input, ctx)) as events:
+        ctx = self._context(messages, session_values, session_id, run_id, agent_options, streaming)
+        async with aclosing(self._events(ctx)) as events:
             async for event in events:
                 yield event
 
@@ -126,36 +151,38 @@ class Runner:
         run_id: str | None = None,
         agent_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> RunResult:
-        """Run to the end and return the result; an error event is raised as its exception.
+        """Run to the end and return the result; if the run failed, raise its error.
 
-        The live exception is raised when it is available (e.g. a
-        :class:`~adk.MaxIterationsExceeded`), otherwise an
-        :class:`~adk.AgentRunError` describing it.
+        A run fails when its root agent ends in error (a failed sequential
+        step, a model error...). The live exception is raised when available
+        (e.g. :class:`~adk.MaxIterationsExceeded`), otherwise an
+        :class:`~adk.AgentRunError`. Errors the run contained (a failed
+        parallel branch, an agent tool's error reported to its caller) do not
+        raise: they are in :attr:`RunResult.errors`.
         """
         messages = [Message.user(input)] if isinstance(input, str) else list(input)
         values: MutableMapping[str, Any] = session_values if session_values is not None else {}
-        run_id = run_id or uuid.uuid4().hex
+        ctx = self._context(messages, values, session_id, run_id, agent_options, False)
         events: list[AgentEvent] = []
-        stream = self.run(
-            messages,
-            session_values=values,
-            session_id=session_id,
-            run_id=run_id,
-            agent_options=agent_options,
-            streaming=False,
-        )
-        async with aclosing(stream):
+        async with aclosing(self._events(ctx)) as stream:
             async for event in stream:
-                if event.error is not None:
-                    exc = event.error.exception
-                    if exc is not None:
-                        raise exc
-                    raise AgentRunError(event.error.type, event.error.message, event.error.run_path)
                 events.append(event)
-        return RunResult(run_id, events, values)
+        if ctx.failed:
+            error = next(e.error for e in reversed(events) if e.error is not None)
+            if error.exception is not None:
+                raise error.exception
+            raise AgentRunError(error.type, error.message, error.run_path)
+        return RunResult(ctx.run_id, events, values)
+
+    async def _events(self, ctx: RunContext) -> AsyncGenerator[AgentEvent, None]:
+        agent_input = AgentInput(messages=list(ctx.root_input))
+        async with aclosing(run_agent(self.agent, agent_input, ctx)) as events:
+            async for event in events:
+                yield event
 
     def _context(
         self,
+        messages: Sequence[Message],
         session_values: MutableMapping[str, Any] | None,
         session_id: str | None,
         run_id: str | None,
@@ -163,11 +190,14 @@ class Runner:
         streaming: bool | None,
     ) -> RunContext:
         return RunContext.create(
-            run_id=run_id,
+            run_id=run_id or uuid.uuid4().hex,
             session_id=session_id,
             session_values=session_values,
             serving=self.serving,
             streaming=self.streaming if streaming is None else streaming,
             agent_options=agent_options,
             run_path=(self.agent.name,),
+            root_input=messages,
+            settings=self.settings,
+            tree=self.tree,
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 from adk.errors import ConfigurationError
-from adk.events import AgentAction
+from adk.events import AgentAction, AgentEvent
 from adk.models.base import ToolSpec
 from adk.runner.context import RunContext
 
@@ -18,14 +18,32 @@ class ToolContext:
     parameter is not part of the tool's schema.
     """
 
-    __slots__ = ("actions", "agent_name", "call_id", "run", "tool_name")
+    __slots__ = ("_emit", "actions", "agent_name", "call_id", "run", "tool_name")
 
-    def __init__(self, run: RunContext, *, agent_name: str, tool_name: str, call_id: str) -> None:
+    def __init__(
+        self,
+        run: RunContext,
+        *,
+        agent_name: str,
+        tool_name: str,
+        call_id: str,
+        emit: Callable[[AgentEvent], Awaitable[None]] | None = None,
+    ) -> None:
         self.run = run
         self.agent_name = agent_name
         self.tool_name = tool_name
         self.call_id = call_id
         self.actions: list[AgentAction] = []
+        self._emit = emit
+
+    async def emit(self, event: AgentEvent) -> None:
+        """Forward ``event`` to the calling agent's stream (tools with ``emits_events``).
+
+        Returns once the event was taken. Without a stream to forward to (the
+        tool does not declare ``emits_events = True``) the event is dropped.
+        """
+        if self._emit is not None:
+            await self._emit(event)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The session value ``key``, or ``default``."""

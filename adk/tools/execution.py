@@ -7,14 +7,16 @@ went wrong, so the model can correct itself and the run goes on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import anyio
 import pydantic_core
 
+from adk._streams import Producer, merged
 from adk.errors import ToolError
-from adk.events import AgentAction
+from adk.events import AgentAction, AgentEvent
 from adk.messages import Message, ToolCall
 from adk.runner.context import RunContext
 from adk.tools.base import ArgumentsInvalid, Tool, ToolContext
@@ -70,6 +72,7 @@ async def run_tool_call(
     agent_name: str,
     *,
     raise_errors: bool = False,
+    emit: Callable[[AgentEvent], Awaitable[None]] | None = None,
 ) -> ToolOutcome:
     """Run one tool call and return its outcome; errors become error messages for the model."""
     tool = tools.get(call.name)
@@ -98,7 +101,9 @@ async def run_tool_call(
             "Fix the arguments and call the tool again.",
             raise_errors,
         )
-    tool_ctx = ToolContext(ctx, agent_name=agent_name, tool_name=call.name, call_id=call.id)
+    tool_ctx = ToolContext(
+        ctx, agent_name=agent_name, tool_name=call.name, call_id=call.id, emit=emit
+    )
     try:
         value = await tool.call(arguments, tool_ctx)
     except Exception as exc:
@@ -128,13 +133,59 @@ async def run_tool_calls(
     if len(calls) == 1:
         return [await run_tool_call(calls[0], tools, ctx, agent_name, raise_errors=raise_errors)]
     outcomes: list[ToolOutcome | None] = [None] * len(calls)
+    failures: list[Exception] = []
 
     async def one(index: int, call: ToolCall) -> None:
-        outcomes[index] = await run_tool_call(
-            call, tools, ctx, agent_name, raise_errors=raise_errors
-        )
+        try:
+            outcomes[index] = await run_tool_call(
+                call, tools, ctx, agent_name, raise_errors=raise_errors
+            )
+        except Exception as exc:  # only with raise_errors: re-raised below, unwrapped
+            failures.append(exc)
 
     async with anyio.create_task_group() as group:
         for index, call in enumerate(calls):
             group.start_soon(one, index, call)
+    if failures:
+        raise failures[0]
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def emits_events(calls: Sequence[ToolCall], tools: Mapping[str, Tool]) -> bool:
+    """True if one of the called tools forwards events while it runs (e.g. an AgentTool)."""
+    return any(getattr(tools.get(call.name), "emits_events", False) for call in calls)
+
+
+async def stream_tool_calls(
+    calls: Sequence[ToolCall],
+    tools: Mapping[str, Tool],
+    ctx: RunContext,
+    agent_name: str,
+    *,
+    raise_errors: bool = False,
+) -> AsyncGenerator[AgentEvent | list[ToolOutcome], None]:
+    """Like :func:`run_tool_calls`, yielding the events tools forward while they run.
+
+    The last item is the list of outcomes, in the order of the calls.
+    """
+    outcomes: list[ToolOutcome | None] = [None] * len(calls)
+    failures: list[Exception] = []
+
+    def producer(index: int, call: ToolCall) -> Producer[AgentEvent]:
+        async def produce(send: Callable[[AgentEvent], Awaitable[None]]) -> None:
+            try:
+                outcomes[index] = await run_tool_call(
+                    call, tools, ctx, agent_name, raise_errors=raise_errors, emit=send
+                )
+            except Exception as exc:  # only with raise_errors: re-raised below, unwrapped
+                failures.append(exc)
+
+        return produce
+
+    producers = [producer(index, call) for index, call in enumerate(calls)]
+    async with aclosing(merged(producers)) as events:
+        async for event in events:
+            yield event
+    if failures:
+        raise failures[0]
+    yield [outcome for outcome in outcomes if outcome is not None]

@@ -1,0 +1,125 @@
+"""Running one agent as a unit of a run: errors as data, history recording, transfers.
+
+Every place that runs an agent (the Runner, workflow agents, agent tools)
+goes through :func:`run_agent`, so these rules hold at every depth:
+
+- an exception the agent raises becomes its last event (an error event);
+- the agent's own non-partial events are recorded in the run's history at
+  the moment they are produced (events of deeper agents were recorded by
+  their own ``run_agent``);
+- when the agent's last control action is a transfer, the destination is
+  looked up in the run's agent tree and runs next, on the shared history,
+  with its name appended to the run path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+from adk.agents.base import Agent, AgentInput, error_event
+from adk.agents.history import input_messages
+from adk.agents.tree import AgentTree
+from adk.errors import AdkError
+from adk.events import AgentAction, AgentEvent
+from adk.runner.context import RunContext
+
+
+class TransferError(AdkError):
+    """A transfer named an agent that is not in the run's agent tree."""
+
+
+class TransferLimitExceeded(AdkError):
+    """A run made more transfers than its limit (e.g. two agents handing a task back and forth)."""
+
+
+def is_control(action: AgentAction | None) -> bool:
+    """True if ``action`` steers control flow (exit, transfer, break-loop, interrupt)."""
+    return action is not None and (
+        action.exit
+        or action.transfer_to_agent is not None
+        or action.break_loop is not None
+        or action.interrupted is not None
+    )
+
+
+async def run_agent(
+    agent: Agent, input: AgentInput, ctx: RunContext
+) -> AsyncGenerator[AgentEvent, None]:
+    """Run ``agent`` (and the agents it transfers to) with errors as data.
+
+    The stream ends after the agent's own first error event, whether it
+    yielded it or raised; ``ctx.failed`` then tells the caller the unit
+    failed (a composite sets it on its own context when it gives up because
+    a child failed). Cancellation is never swallowed.
+    """
+    tree = ctx.ensure_tree(lambda: AgentTree(agent))
+    current, current_input, current_ctx = agent, input, ctx
+    while True:
+        transfer_to: str | None = None
+        own_path = current_ctx.run_path
+        async with aclosing(_guarded(current, current_input, current_ctx)) as events:
+            async for event in events:
+                if event.run_path == own_path:
+                    if not event.partial:
+                        current_ctx.record(event)
+                    action = event.action
+                    if is_control(action):
+                        assert action is not None
+                        target = action.transfer_to_agent
+                        transfer_to = target.dest if target is not None else None
+                yield event
+                if event.error is not None and event.run_path == own_path:
+                    ctx.failed = True
+                    return
+        if current_ctx.failed:
+            ctx.failed = True
+            return
+        if transfer_to is None:
+            return
+        dest = tree.get(transfer_to)
+        if dest is None:
+            known = ", ".join(tree.names())
+            ctx.failed = True
+            yield error_event(
+                current.name,
+                current_ctx,
+                TransferError(
+                    f"agent {current.name!r} transferred to {transfer_to!r}, which is not in "
+                    f"the agent tree of {tree.root.name!r} (agents: {known})"
+                ),
+            )
+            return
+        count = current_ctx.count_transfer()
+        limit = current_ctx.settings.max_transfers
+        if count > limit:
+            ctx.failed = True
+            yield error_event(
+                current.name,
+                current_ctx,
+                TransferLimitExceeded(
+                    f"run made more than {limit} transfers (last: {current.name!r} -> "
+                    f"{dest.name!r}, path {'/'.join(own_path)}); agents may be handing the task "
+                    "back and forth; raise Runner(max_transfers=...) if this is intended"
+                ),
+            )
+            return
+        current_ctx = current_ctx.child(dest.name)
+        current_input = AgentInput(messages=input_messages(current_ctx, dest.name))
+        current = dest
+
+
+async def _guarded(
+    agent: Agent, input: AgentInput, ctx: RunContext
+) -> AsyncGenerator[AgentEvent, None]:
+    """The agent's events; an exception it raises becomes an error event at its run path."""
+    stream = agent.run(input, ctx)
+    try:
+        async for event in stream:
+            yield event
+    except Exception as exc:
+        yield error_event(agent.name, ctx, exc)
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

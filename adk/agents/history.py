@@ -1,0 +1,99 @@
+"""History rewriting: what the next agent sees of what happened before it.
+
+An agent's input is the run's root input plus every recorded non-partial
+message. Its own messages keep their roles; other agents' assistant and tool
+messages become user-role context ("For context: [planner] said: ...") so
+that a model never sees tool calls it did not make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from adk.events import AgentAction
+from adk.messages import Message
+from adk.runner.context import RunContext
+
+TRANSFER_TOOL_NAME = "transfer_to_agent"
+
+
+class HistoryEntry(NamedTuple):
+    """One message of the run's history and who produced it (None: the root input)."""
+
+    agent_name: str | None
+    message: Message
+    action: AgentAction | None = None
+
+    @property
+    def is_input(self) -> bool:
+        """True for a message of the run's root input."""
+        return self.agent_name is None
+
+
+HistoryRewriter = Callable[[Sequence[HistoryEntry], str], list[Message]]
+"""A pure function from history entries and the name of the agent about to run to its input."""
+
+
+def history_entries(ctx: RunContext) -> list[HistoryEntry]:
+    """The run's root input and recorded messages, oldest first."""
+    entries = [HistoryEntry(None, message) for message in ctx.root_input]
+    for event in ctx.events:
+        message = event.message
+        if message is not None:
+            entries.append(HistoryEntry(event.agent_name, message, event.action))
+    return entries
+
+
+def is_transfer_message(entry: HistoryEntry) -> bool:
+    """True for the tool call and tool result of a transfer."""
+    message = entry.message
+    if message.role == "tool":
+        return message.name == TRANSFER_TOOL_NAME
+    if message.role == "assistant" and message.tool_calls:
+        return all(call.name == TRANSFER_TOOL_NAME for call in message.tool_calls)
+    return False
+
+
+def as_context(entry: HistoryEntry) -> Message | None:
+    """Another agent's message rewritten as a user-role context message (None if empty)."""
+    message, who = entry.message, entry.agent_name
+    if message.role == "tool":
+        return Message.user(
+            f"For context: [{who}] tool '{message.name}' returned result: {message.content}"
+        )
+    parts = []
+    if message.content:
+        parts.append(f"For context: [{who}] said: {message.content}")
+    for call in message.tool_calls:
+        parts.append(
+            f"For context: [{who}] called tool '{call.name}' with arguments: {call.arguments}"
+        )
+    if not parts:
+        return None
+    return Message.user("\n".join(parts))
+
+
+def default_history_rewriter(entries: Sequence[HistoryEntry], agent_name: str) -> list[Message]:
+    """Keep the root input and ``agent_name``'s own messages; turn others' into context."""
+    messages: list[Message] = []
+    for entry in entries:
+        if entry.agent_name is None or entry.agent_name == agent_name:
+            messages.append(entry.message)
+            continue
+        if entry.message.role == "system":
+            continue
+        rewritten = as_context(entry)
+        if rewritten is not None:
+            messages.append(rewritten)
+    return messages
+
+
+def input_messages(ctx: RunContext, agent_name: str) -> list[Message]:
+    """The input of ``agent_name`` starting now: the history rewritten for it."""
+    settings = ctx.settings
+    entries = history_entries(ctx)
+    if settings.skip_transfer_messages:
+        entries = [entry for entry in entries if not is_transfer_message(entry)]
+    rewriter = settings.history_rewriter or default_history_rewriter
+    return rewriter(entries, agent_name)

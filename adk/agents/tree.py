@@ -1,0 +1,67 @@
+"""The agent tree of a run, computed from the root instead of stored on agents.
+
+One agent object may appear in several trees, so parents are never kept on
+agents: the Runner computes the tree when it is built (and an agent tool for
+its inner agent), and transfers are resolved against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adk.agents.base import Agent
+from adk.errors import ConfigurationError
+
+
+def sub_agents_of(agent: Agent) -> Sequence[Agent]:
+    """The agents directly under ``agent`` (workflow children or transfer targets)."""
+    children: Any = getattr(agent, "sub_agents", ())
+    return tuple(children)
+
+
+def is_workflow(agent: Agent) -> bool:
+    """True for Sequential/Parallel/Loop agents: their children cannot transfer back to them."""
+    return bool(getattr(agent, "workflow", False))
+
+
+class AgentTree:
+    """Names, agents and parents of one tree; agent names must be unique within it."""
+
+    __slots__ = ("_agents", "_parents", "root")
+
+    def __init__(self, root: Agent) -> None:
+        self.root = root
+        self._agents: dict[str, Agent] = {}
+        self._parents: dict[str, Agent] = {}
+        self._walk(root, None)
+
+    def _walk(self, agent: Agent, parent: Agent | None) -> None:
+        known = self._agents.get(agent.name)
+        if known is not None:
+            if known is agent:
+                return  # the same agent reachable twice (e.g. a transfer back up): one node
+            raise ConfigurationError(
+                f"two different agents are named {agent.name!r} in the tree of "
+                f"{self.root.name!r}; agent names must be unique within a tree"
+            )
+        self._agents[agent.name] = agent
+        if parent is not None:
+            self._parents[agent.name] = parent
+        for child in sub_agents_of(agent):
+            self._walk(child, agent)
+
+    def get(self, name: str) -> Agent | None:
+        """The agent named ``name``, or None."""
+        return self._agents.get(name)
+
+    def parent_of(self, name: str) -> Agent | None:
+        """The agent ``name`` sits under, or None for the root."""
+        return self._parents.get(name)
+
+    def names(self) -> list[str]:
+        """Every agent name in the tree, root first."""
+        return list(self._agents)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._agents
