@@ -92,7 +92,74 @@ _EXPORTS: dict[str, str] = {
     "Runner": "adk.runner.runner",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AdkError",
+    "Agent",
+    "AgentAction",
+    "AgentEvent",
+    "AgentInput",
+    "AgentOutput",
+    "AgentRunError",
+    "AgentTool",
+    "AgentTree",
+    "ArgumentsInvalid",
+    "BaseAgent",
+    "BaseTool",
+    "BreakLoop",
+    "ChatModel",
+    "ChatModelAgent",
+    "ConfigurationError",
+    "ContextWindowExceededError",
+    "ErrorInfo",
+    "ExitTool",
+    "FunctionTool",
+    "GenModelInput",
+    "HistoryEntry",
+    "HistoryRewriter",
+    "InstructionError",
+    "InterruptInfo",
+    "Interrupted",
+    "LiteLLMModel",
+    "LoopAgent",
+    "MaxIterationsExceeded",
+    "Message",
+    "ModelAuthenticationError",
+    "ModelBadRequestError",
+    "ModelChunk",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelRateLimitError",
+    "ModelRequest",
+    "ModelResponse",
+    "ModelServerError",
+    "ModelTimeoutError",
+    "ParallelAgent",
+    "RetryPolicy",
+    "Role",
+    "RunContext",
+    "RunPath",
+    "RunResult",
+    "Runner",
+    "ScriptExhaustedError",
+    "ScriptedModel",
+    "SequentialAgent",
+    "ServingLayer",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolContext",
+    "ToolError",
+    "ToolSpec",
+    "TransferError",
+    "TransferLimitExceeded",
+    "TransferToAgent",
+    "TransferWhenDone",
+    "Usage",
+    "default_history_rewriter",
+    "default_model_input",
+    "run_agent",
+    "tool",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -109,56 +176,201 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from adk.agents.agent_tool import AgentTool
-    from adk.agents.base import Agent, AgentInput, BaseAgent
-    from adk.agents.chat_model import ChatModelAgent, GenModelInput, default_model_input
-    from adk.agents.flow import TransferError, TransferLimitExceeded, run_agent
-    from adk.agents.history import HistoryEntry, HistoryRewriter, default_history_rewriter
-    from adk.agents.transfer import TransferWhenDone
-    from adk.agents.tree import AgentTree
-    from adk.agents.workflow import LoopAgent, ParallelAgent, SequentialAgent
+    from adk.agents.agent_tool import (
+        AgentTool as AgentTool,
+    )
+    from adk.agents.base import (
+        Agent as Agent,
+    )
+    from adk.agents.base import (
+        AgentInput as AgentInput,
+    )
+    from adk.agents.base import (
+        BaseAgent as BaseAgent,
+    )
+    from adk.agents.chat_model import (
+        ChatModelAgent as ChatModelAgent,
+    )
+    from adk.agents.chat_model import (
+        GenModelInput as GenModelInput,
+    )
+    from adk.agents.chat_model import (
+        default_model_input as default_model_input,
+    )
+    from adk.agents.flow import (
+        TransferError as TransferError,
+    )
+    from adk.agents.flow import (
+        TransferLimitExceeded as TransferLimitExceeded,
+    )
+    from adk.agents.flow import (
+        run_agent as run_agent,
+    )
+    from adk.agents.history import (
+        HistoryEntry as HistoryEntry,
+    )
+    from adk.agents.history import (
+        HistoryRewriter as HistoryRewriter,
+    )
+    from adk.agents.history import (
+        default_history_rewriter as default_history_rewriter,
+    )
+    from adk.agents.transfer import (
+        TransferWhenDone as TransferWhenDone,
+    )
+    from adk.agents.tree import (
+        AgentTree as AgentTree,
+    )
+    from adk.agents.workflow import (
+        LoopAgent as LoopAgent,
+    )
+    from adk.agents.workflow import (
+        ParallelAgent as ParallelAgent,
+    )
+    from adk.agents.workflow import (
+        SequentialAgent as SequentialAgent,
+    )
     from adk.errors import (
-        AdkError,
-        AgentRunError,
-        ConfigurationError,
-        ContextWindowExceededError,
-        InstructionError,
-        MaxIterationsExceeded,
-        ModelAuthenticationError,
-        ModelBadRequestError,
-        ModelConnectionError,
-        ModelError,
-        ModelRateLimitError,
-        ModelServerError,
-        ModelTimeoutError,
-        ScriptExhaustedError,
-        ToolError,
+        AdkError as AdkError,
+    )
+    from adk.errors import (
+        AgentRunError as AgentRunError,
+    )
+    from adk.errors import (
+        ConfigurationError as ConfigurationError,
+    )
+    from adk.errors import (
+        ContextWindowExceededError as ContextWindowExceededError,
+    )
+    from adk.errors import (
+        InstructionError as InstructionError,
+    )
+    from adk.errors import (
+        MaxIterationsExceeded as MaxIterationsExceeded,
+    )
+    from adk.errors import (
+        ModelAuthenticationError as ModelAuthenticationError,
+    )
+    from adk.errors import (
+        ModelBadRequestError as ModelBadRequestError,
+    )
+    from adk.errors import (
+        ModelConnectionError as ModelConnectionError,
+    )
+    from adk.errors import (
+        ModelError as ModelError,
+    )
+    from adk.errors import (
+        ModelRateLimitError as ModelRateLimitError,
+    )
+    from adk.errors import (
+        ModelServerError as ModelServerError,
+    )
+    from adk.errors import (
+        ModelTimeoutError as ModelTimeoutError,
+    )
+    from adk.errors import (
+        ScriptExhaustedError as ScriptExhaustedError,
+    )
+    from adk.errors import (
+        ToolError as ToolError,
     )
     from adk.events import (
-        AgentAction,
-        AgentEvent,
-        AgentOutput,
-        BreakLoop,
-        ErrorInfo,
-        Interrupted,
-        InterruptInfo,
-        RunPath,
-        TransferToAgent,
+        AgentAction as AgentAction,
     )
-    from adk.messages import Message, Role, ToolCall, Usage
+    from adk.events import (
+        AgentEvent as AgentEvent,
+    )
+    from adk.events import (
+        AgentOutput as AgentOutput,
+    )
+    from adk.events import (
+        BreakLoop as BreakLoop,
+    )
+    from adk.events import (
+        ErrorInfo as ErrorInfo,
+    )
+    from adk.events import (
+        Interrupted as Interrupted,
+    )
+    from adk.events import (
+        InterruptInfo as InterruptInfo,
+    )
+    from adk.events import (
+        RunPath as RunPath,
+    )
+    from adk.events import (
+        TransferToAgent as TransferToAgent,
+    )
+    from adk.messages import (
+        Message as Message,
+    )
+    from adk.messages import (
+        Role as Role,
+    )
+    from adk.messages import (
+        ToolCall as ToolCall,
+    )
+    from adk.messages import (
+        Usage as Usage,
+    )
     from adk.models.base import (
-        ChatModel,
-        ModelChunk,
-        ModelRequest,
-        ModelResponse,
-        ToolCallDelta,
-        ToolSpec,
+        ChatModel as ChatModel,
     )
-    from adk.models.litellm_model import LiteLLMModel, RetryPolicy
-    from adk.models.scripted import ScriptedModel
-    from adk.runner.context import RunContext
-    from adk.runner.runner import Runner, RunResult
-    from adk.serving.layer import ServingLayer
-    from adk.tools.base import ArgumentsInvalid, BaseTool, Tool, ToolContext
-    from adk.tools.exit import ExitTool
-    from adk.tools.function import FunctionTool, tool
+    from adk.models.base import (
+        ModelChunk as ModelChunk,
+    )
+    from adk.models.base import (
+        ModelRequest as ModelRequest,
+    )
+    from adk.models.base import (
+        ModelResponse as ModelResponse,
+    )
+    from adk.models.base import (
+        ToolCallDelta as ToolCallDelta,
+    )
+    from adk.models.base import (
+        ToolSpec as ToolSpec,
+    )
+    from adk.models.litellm_model import (
+        LiteLLMModel as LiteLLMModel,
+    )
+    from adk.models.litellm_model import (
+        RetryPolicy as RetryPolicy,
+    )
+    from adk.models.scripted import (
+        ScriptedModel as ScriptedModel,
+    )
+    from adk.runner.context import (
+        RunContext as RunContext,
+    )
+    from adk.runner.runner import (
+        Runner as Runner,
+    )
+    from adk.runner.runner import (
+        RunResult as RunResult,
+    )
+    from adk.serving.layer import (
+        ServingLayer as ServingLayer,
+    )
+    from adk.tools.base import (
+        ArgumentsInvalid as ArgumentsInvalid,
+    )
+    from adk.tools.base import (
+        BaseTool as BaseTool,
+    )
+    from adk.tools.base import (
+        Tool as Tool,
+    )
+    from adk.tools.base import (
+        ToolContext as ToolContext,
+    )
+    from adk.tools.exit import (
+        ExitTool as ExitTool,
+    )
+    from adk.tools.function import (
+        FunctionTool as FunctionTool,
+    )
+    from adk.tools.function import (
+        tool as tool,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 def new_call_id() -> str:
     """Return a fresh, unique tool-call id (``call_`` + 24 hex digits)."""
-    return "call_" + uuid.uuid4().hex[:24]
+    return "call_" + os.urandom(12).hex()
 
 
 class ToolCall(BaseModel):

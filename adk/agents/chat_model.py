@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import (
     AsyncGenerator,
@@ -38,17 +39,24 @@ GenModelInput = Callable[
 def default_model_input(instruction: str, input: AgentInput, ctx: RunContext) -> list[Message]:
     """The instruction as a system message (if any), then the input messages."""
     if instruction:
-        return [Message.system(instruction), *input.messages]
+        return [system_message(instruction), *input.messages]
     return list(input.messages)
+
+
+@functools.lru_cache(maxsize=1024)
+def system_message(text: str) -> Message:
+    """The system message with ``text``; messages are immutable, so one is shared per text."""
+    return Message.system(text)
 
 
 class _Toolset:
     """The tools of one agent in one tree position, with their specs in canonical order."""
 
-    __slots__ = ("instruction", "specs", "tools")
+    __slots__ = ("emitting", "instruction", "specs", "tools")
 
     def __init__(self, tools: dict[str, Tool], instruction: str) -> None:
         self.tools = tools
+        self.emitting = any(getattr(tool, "emits_events", False) for tool in tools.values())
         # Sorted tools keep the prompt prefix stable across calls and agents.
         self.specs = [tools[key].spec for key in sorted(tools)]
         self.instruction = instruction
@@ -166,7 +174,7 @@ class ChatModelAgent(BaseAgent):
         if suffix:
             instruction = f"{instruction}\n\n{suffix}" if instruction else suffix
         built = self.gen_model_input(instruction, input, ctx)
-        if inspect.isawaitable(built):
+        if not isinstance(built, list) and inspect.isawaitable(built):
             built = await built
         return list(built)
 
@@ -179,30 +187,39 @@ class ChatModelAgent(BaseAgent):
         if options.get("model_params"):
             params = {**params, **options["model_params"]}
         max_iterations = int(options.get("max_iterations", self.max_iterations))
+        if max_iterations < 1:
+            raise ConfigurationError(
+                f"agent {self.name!r}: max_iterations from run options must be at least 1"
+            )
+        streaming, serving, run_path = ctx.streaming, ctx.serving, ctx.run_path
+        run_id, session_id = ctx.run_id, ctx.session_id
+        raise_errors = self.tool_errors == "raise"
         for _ in range(max_iterations):
             request = ModelRequest(
                 messages=messages,
                 tools=toolset.specs,
                 params=params,
-                stream=ctx.streaming,
-                run_id=ctx.run_id,
-                session_id=ctx.session_id,
+                stream=streaming,
+                run_id=run_id,
+                session_id=session_id,
                 agent_name=self.name,
-                agent_path=ctx.run_path,
+                agent_path=run_path,
                 stage=self.stage,
             )
-            reply: Message | None = None
-            async with aclosing(self._call_model(request, ctx)) as model_events:
-                async for event, complete in model_events:
-                    if complete is not None:
-                        reply = complete
-                    yield event
-            assert reply is not None
+            if request.stream:
+                assembler = ChunkAssembler()
+                async with aclosing(self._stream_deltas(request, ctx, assembler)) as deltas:
+                    async for delta in deltas:
+                        yield delta
+                reply = assembler.response().message
+            else:
+                reply = (await serving.generate(self.model, request)).message
+            # Both modes meet here: the same complete message, as one non-partial event.
+            yield self.event(ctx, message=reply)
             if not reply.tool_calls:
                 self._store_output(ctx, reply.content)
                 return
-            raise_errors = self.tool_errors == "raise"
-            if emits_events(reply.tool_calls, toolset.tools):
+            if toolset.emitting and emits_events(reply.tool_calls, toolset.tools):
                 outcomes = []
                 stream = stream_tool_calls(
                     reply.tool_calls, toolset.tools, ctx, self.name, raise_errors=raise_errors
@@ -223,7 +240,7 @@ class ChatModelAgent(BaseAgent):
             if final is not None:
                 self._store_output(ctx, final.message.content)
                 return
-            messages = [*messages, reply, *(outcome.message for outcome in outcomes)]
+            messages = [*messages, reply, *[outcome.message for outcome in outcomes]]
         yield self.error_event(
             ctx,
             MaxIterationsExceeded(
@@ -232,31 +249,20 @@ class ChatModelAgent(BaseAgent):
             ),
         )
 
-    async def _call_model(
-        self, request: ModelRequest, ctx: RunContext
-    ) -> AsyncGenerator[tuple[AgentEvent, Message | None], None]:
-        """Yield (event, None) for each streamed delta, then (event, message) for the reply.
-
-        One code path for both modes: streaming folds chunks into the same
-        complete message that ``generate`` returns.
-        """
-        if request.stream:
-            assembler = ChunkAssembler()
-            chunks = ctx.serving.stream(self.model, request)
-            try:
-                async for chunk in chunks:
-                    assembler.add(chunk)
-                    if chunk.content:
-                        delta = Message.assistant(chunk.content)
-                        yield self.event(ctx, message=delta, partial=True), None
-            finally:
-                aclose = getattr(chunks, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-            reply = assembler.response().message
-        else:
-            reply = (await ctx.serving.generate(self.model, request)).message
-        yield self.event(ctx, message=reply), reply
+    async def _stream_deltas(
+        self, request: ModelRequest, ctx: RunContext, assembler: ChunkAssembler
+    ) -> AsyncGenerator[AgentEvent, None]:
+        """Stream the model's answer: fold chunks into ``assembler``, yield text deltas."""
+        chunks = ctx.serving.stream(self.model, request)
+        try:
+            async for chunk in chunks:
+                assembler.add(chunk)
+                if chunk.content:
+                    yield self.event(ctx, message=Message.assistant(chunk.content), partial=True)
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def _turn_end(self, outcomes: list[ToolOutcome]) -> ToolOutcome | None:
         """The outcome that ends this turn (exit, transfer, return-directly), if any."""

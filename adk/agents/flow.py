@@ -15,7 +15,6 @@ goes through :func:`run_agent`, so these rules hold at every depth:
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.history import input_messages
@@ -58,20 +57,34 @@ async def run_agent(
     while True:
         transfer_to: str | None = None
         own_path = current_ctx.run_path
-        async with aclosing(_guarded(current, current_input, current_ctx)) as events:
-            async for event in events:
+        stream = current.run(current_input, current_ctx)
+        raised: Exception | None = None
+        try:
+            async for event in stream:
                 if event.run_path == own_path:
                     if not event.partial:
                         current_ctx.record(event)
                     action = event.action
-                    if is_control(action):
-                        assert action is not None
+                    if action is not None and is_control(action):
                         target = action.transfer_to_agent
                         transfer_to = target.dest if target is not None else None
+                    if event.error is not None:
+                        ctx.failed = True
+                        yield event
+                        return
                 yield event
-                if event.error is not None and event.run_path == own_path:
-                    ctx.failed = True
-                    return
+        except Exception as exc:
+            raised = exc
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if raised is not None:
+            failure = error_event(current.name, current_ctx, raised)
+            current_ctx.record(failure)
+            ctx.failed = True
+            yield failure
+            return
         if current_ctx.failed:
             ctx.failed = True
             return
@@ -107,19 +120,3 @@ async def run_agent(
         current_ctx = current_ctx.child(dest.name)
         current_input = AgentInput(messages=input_messages(current_ctx, dest.name))
         current = dest
-
-
-async def _guarded(
-    agent: Agent, input: AgentInput, ctx: RunContext
-) -> AsyncGenerator[AgentEvent, None]:
-    """The agent's events; an exception it raises becomes an error event at its run path."""
-    stream = agent.run(input, ctx)
-    try:
-        async for event in stream:
-            yield event
-    except Exception as exc:
-        yield error_event(agent.name, ctx, exc)
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()

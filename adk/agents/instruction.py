@@ -15,7 +15,7 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 class InstructionTemplate:
     """A parsed instruction: literal text and placeholder keys, checked once at construction."""
 
-    __slots__ = ("_parts", "keys", "source")
+    __slots__ = ("_parts", "_static", "keys", "source")
 
     def __init__(self, source: str, agent_name: str) -> None:
         self.source = source
@@ -46,11 +46,12 @@ class InstructionTemplate:
             parts.append((False, source[position:]))
         self._parts = tuple(parts)
         self.keys = tuple(text for is_key, text in parts if is_key)
+        self._static = None if self.keys else "".join(text for _, text in parts)
 
     def fill(self, values: Mapping[str, Any], agent_name: str) -> str:
         """The instruction with each placeholder replaced by its session value."""
-        if not self.keys:
-            return "".join(text for _, text in self._parts)
+        if self._static is not None:
+            return self._static
         out: list[str] = []
         for is_key, text in self._parts:
             if not is_key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,19 +21,20 @@ class ToolSpec(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
-class ModelRequest(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ModelRequest:
     """Everything one model call needs, and who is asking.
 
     The serving layer sees the whole request: the messages, the tools, the
     call parameters, and the identity of the caller (run, session, agent path,
     stage) so that it can route, cache and account per run and per agent.
+    (A plain dataclass: it is built for every model call and never parsed
+    from outside data.)
     """
 
-    model_config = ConfigDict(defer_build=True)
-
     messages: list[Message]
-    tools: list[ToolSpec] = Field(default_factory=list)
-    params: dict[str, Any] = Field(default_factory=dict)
+    tools: list[ToolSpec] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
     run_id: str = ""
     session_id: str = ""
@@ -42,21 +44,19 @@ class ModelRequest(BaseModel):
     """The workflow stage this call belongs to; defaults to the agent name."""
 
 
-class ModelResponse(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ModelResponse:
     """The complete answer of one model call."""
 
-    model_config = ConfigDict(defer_build=True)
-
     message: Message
-    usage: Usage = Field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
     model: str = ""
 
 
-class ToolCallDelta(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ToolCallDelta:
     """A fragment of a streamed tool call; fragments with the same ``index`` belong together."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     index: int
     id: str | None = None
@@ -64,10 +64,9 @@ class ToolCallDelta(BaseModel):
     arguments: str = ""
 
 
-class ModelChunk(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ModelChunk:
     """One piece of a streamed model answer."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     content: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import cast
 
 import anyio
 
@@ -14,6 +15,8 @@ from adk.models.base import ModelChunk, ModelRequest, ModelResponse, ToolCallDel
 ScriptItem = str | Message | ModelResponse | ToolCall | list[ToolCall] | BaseException
 """One scripted answer: text, a message, a full response, tool call(s), or an exception to raise."""
 
+_PLAIN_ANSWERS = frozenset({str, Message, ModelResponse, ToolCall, list})
+
 ScriptFunction = Callable[[ModelRequest], ScriptItem | Awaitable[ScriptItem]]
 
 
@@ -23,14 +26,14 @@ def estimate_tokens(text: str) -> int:
 
 
 def _prompt_tokens(request: ModelRequest) -> int:
-    total = 0
+    chars = 0
     for message in request.messages:
-        total += 4 + estimate_tokens(message.content)
+        chars += len(message.content) + 16
         for call in message.tool_calls:
-            total += estimate_tokens(call.name) + estimate_tokens(call.arguments)
+            chars += len(call.name) + len(call.arguments)
     for spec in request.tools:
-        total += estimate_tokens(spec.name) + estimate_tokens(spec.description) + 8
-    return total
+        chars += len(spec.name) + len(spec.description) + 32
+    return (chars + 3) // 4
 
 
 class ScriptedModel:
@@ -85,9 +88,10 @@ class ScriptedModel:
         if self.latency > 0:
             await anyio.sleep(self.latency)
         if self._function is not None:
-            item = self._function(request)
-            if inspect.isawaitable(item):
-                item = await item
+            answer = self._function(request)
+            if type(answer) not in _PLAIN_ANSWERS and inspect.isawaitable(answer):
+                answer = await answer
+            item = cast(ScriptItem, answer)
         elif index < len(self._script):
             item = self._script[index]
         else:
@@ -103,28 +107,29 @@ class ScriptedModel:
             raise item
         if isinstance(item, ModelResponse):
             return item
-        if isinstance(item, str):
-            message = Message.assistant(item)
+        if isinstance(item, Message):
+            role, content, calls, usage = item.role, item.content, item.tool_calls, item.usage
+        elif isinstance(item, str):
+            role, content, calls, usage = "assistant", item, (), None
         elif isinstance(item, ToolCall):
-            message = Message.assistant(tool_calls=[item])
+            role, content, calls, usage = "assistant", "", (item,), None
         elif isinstance(item, list):
-            message = Message.assistant(tool_calls=item)
-        elif isinstance(item, Message):
-            message = item
+            role, content, calls, usage = "assistant", "", tuple(item), None
         else:
             raise TypeError(f"ScriptedModel cannot answer with {type(item).__name__}")
-        completion = estimate_tokens(message.content) + sum(
-            estimate_tokens(c.name) + estimate_tokens(c.arguments) for c in message.tool_calls
-        )
-        usage = Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion)
-        if message.usage is None:
-            message = message.model_copy(update={"usage": usage})
-        return ModelResponse(
-            message=message,
-            usage=message.usage or usage,
-            finish_reason=_finish(message),
-            model=self.name,
-        )
+        if usage is None:
+            completion_chars = len(content)
+            for call in calls:
+                completion_chars += len(call.name) + len(call.arguments)
+            completion = (completion_chars + 3) // 4
+            usage = Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion)
+            name = item.name if isinstance(item, Message) else None
+            message = Message(role=role, content=content, tool_calls=calls, name=name, usage=usage)
+        else:
+            assert isinstance(item, Message)
+            message = item
+        finish = "tool_calls" if message.tool_calls else "stop"
+        return ModelResponse(message=message, usage=usage, finish_reason=finish, model=self.name)
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         """The next scripted answer."""
@@ -144,7 +149,3 @@ class ScriptedModel:
         yield ModelChunk(
             usage=response.usage, finish_reason=response.finish_reason, model=response.model
         )
-
-
-def _finish(message: Message) -> str:
-    return "tool_calls" if message.tool_calls else "stop"

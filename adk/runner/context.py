@@ -8,7 +8,7 @@ layer, options and recorded history.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +125,7 @@ class RunContext:
         ``"*"`` for every agent) to options for that agent.
         """
         shared = _RunShared(
-            run_id=run_id or uuid.uuid4().hex,
+            run_id=run_id or os.urandom(16).hex(),
             session_id=session_id or "",
             values=session_values if session_values is not None else {},
             serving=serving if serving is not None else ServingLayer(),

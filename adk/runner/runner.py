@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, MutableMapping, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -138,8 +138,9 @@ class Runner:
     ) -> AsyncGenerator[AgentEvent, None]:
         """Run the agent on ``messages`` (oldest first) and yield its events."""
         ctx = self._context(messages, session_values, session_id, run_id, agent_options, streaming)
-        async with aclosing(self._events(ctx)) as events:
-            async for event in events:
+        stream = run_agent(self.agent, AgentInput(messages=list(messages)), ctx)
+        async with aclosing(stream):
+            async for event in stream:
                 yield event
 
     async def invoke(
@@ -164,7 +165,8 @@ class Runner:
         values: MutableMapping[str, Any] = session_values if session_values is not None else {}
         ctx = self._context(messages, values, session_id, run_id, agent_options, False)
         events: list[AgentEvent] = []
-        async with aclosing(self._events(ctx)) as stream:
+        stream = run_agent(self.agent, AgentInput(messages=messages), ctx)
+        async with aclosing(stream):
             async for event in stream:
                 events.append(event)
         if ctx.failed:
@@ -173,12 +175,6 @@ class Runner:
                 raise error.exception
             raise AgentRunError(error.type, error.message, error.run_path)
         return RunResult(ctx.run_id, events, values)
-
-    async def _events(self, ctx: RunContext) -> AsyncGenerator[AgentEvent, None]:
-        agent_input = AgentInput(messages=list(ctx.root_input))
-        async with aclosing(run_agent(self.agent, agent_input, ctx)) as events:
-            async for event in events:
-                yield event
 
     def _context(
         self,
@@ -190,7 +186,7 @@ class Runner:
         streaming: bool | None,
     ) -> RunContext:
         return RunContext.create(
-            run_id=run_id or uuid.uuid4().hex,
+            run_id=run_id or os.urandom(16).hex(),
             session_id=session_id,
             session_values=session_values,
             serving=self.serving,

@@ -63,8 +63,8 @@ class Tool(Protocol):
     """A tool a model can call.
 
     ``spec`` tells the model the name, description and argument schema;
-    ``validate`` checks decoded arguments before ``call`` runs; ``call``
-    returns any value (text, a pydantic model, JSON-able data).
+    ``validate`` checks decoded arguments and returns what ``call`` gets;
+    ``call`` returns any value (text, a pydantic model, JSON-able data).
     ``return_directly`` ends the agent's turn with this tool's result.
     """
 
@@ -77,12 +77,17 @@ class Tool(Protocol):
         """The name, description and JSON schema shown to the model."""
         ...
 
-    def validate(self, arguments: dict[str, Any]) -> None:
-        """Raise :class:`ArgumentsInvalid` if ``arguments`` do not fit the schema."""
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check decoded ``arguments`` and return what :meth:`call` receives.
+
+        Raise :class:`ArgumentsInvalid` if they do not fit the schema. The
+        result may convert values (a FunctionTool turns nested objects into
+        the pydantic models its function expects).
+        """
         ...
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
-        """Run the tool with validated ``arguments``."""
+        """Run the tool with the arguments :meth:`validate` returned."""
         ...
 
 
@@ -151,12 +156,13 @@ class BaseTool:
         """The name, description and JSON schema shown to the model."""
         return self._spec
 
-    def validate(self, arguments: dict[str, Any]) -> None:
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate ``arguments`` against the schema with a validator compiled on first use."""
         check = self._check
         if check is None:
             check = self._check = compiled_validator(self._spec.parameters)
         check(arguments)
+        return arguments
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
         """Run the tool; subclasses implement this."""

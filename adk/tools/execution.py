@@ -93,7 +93,7 @@ async def run_tool_call(
             raise_errors,
         )
     try:
-        tool.validate(arguments)
+        arguments = tool.validate(arguments)
     except ArgumentsInvalid as exc:
         return _failure(
             call,

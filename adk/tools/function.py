@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Callable
 from typing import Any, overload
 
 import anyio.to_thread
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from adk.errors import ConfigurationError
-from adk.tools.base import BaseTool, ToolContext
+from adk.tools.base import ArgumentsInvalid, BaseTool, ToolContext
 
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:\s*$")
 _OTHER_SECTION = re.compile(r"^\s*(Returns?|Raises|Yields|Examples?|Notes?|Attributes)\s*:\s*$")
@@ -126,7 +127,7 @@ class FunctionTool(BaseTool):
         self, tool_name: str, fn: Callable[..., Any], docs: dict[str, str]
     ) -> type[BaseModel]:
         try:
-            hints = typing.get_type_hints(fn, include_extras=True)
+            hints = _type_hints(fn)
         except Exception as exc:
             raise ConfigurationError(
                 f"tool {tool_name!r}: cannot resolve type hints: {exc}"
@@ -134,7 +135,7 @@ class FunctionTool(BaseTool):
         fields: dict[str, Any] = {}
         for pname, param in inspect.signature(fn).parameters.items():
             annotation = hints.get(pname, Any)
-            if annotation is ToolContext:
+            if _is_context(annotation):
                 self._context_param = pname
                 continue
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -151,12 +152,26 @@ class FunctionTool(BaseTool):
         model_name = "".join(part.capitalize() for part in re.split(r"\W+", tool_name)) or "Tool"
         return create_model(f"{model_name}Arguments", **fields)
 
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check ``arguments`` with the pydantic validator the schema was generated from.
+
+        The validator is compiled once (by pydantic-core) when the tool is
+        built; it accepts exactly what the schema describes, plus the usual
+        lenient conversions (``"3"`` for an integer). Field validators of
+        pydantic-model parameters run here too, so their errors reach the
+        model as invalid arguments.
+        """
+        try:
+            parsed = self._arguments_model.model_validate(arguments)
+        except ValidationError as exc:
+            raise ArgumentsInvalid(describe_validation_error(exc)) from None
+        return parsed.__dict__.copy()
+
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
-        """Convert ``arguments`` to the parameter types and call the function."""
-        parsed = self._arguments_model.model_validate(arguments)
-        kwargs = {field: getattr(parsed, field) for field in self._fields}
+        """Call the function with the arguments :meth:`validate` returned."""
+        kwargs = arguments
         if self._context_param is not None:
-            kwargs[self._context_param] = ctx
+            kwargs = {**arguments, self._context_param: ctx}
         if self._is_async:
             return await self.fn(**kwargs)
         if self._run_in_thread:
@@ -166,6 +181,52 @@ class FunctionTool(BaseTool):
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Resolve ``fn``'s annotations, also against the locals of the frames that defined it.
+
+    With ``from __future__ import annotations`` a parameter type defined
+    inside a function (a test, a factory) is only a string; like pydantic,
+    look it up in the enclosing frames' locals.
+    """
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except NameError:
+        frame = sys._getframe(1)
+        local_names: dict[str, Any] = {}
+        while frame is not None:
+            local_names = {**frame.f_locals, **local_names}
+            try:
+                return typing.get_type_hints(fn, localns=local_names, include_extras=True)
+            except NameError:
+                frame = frame.f_back  # type: ignore[assignment]
+        raise
+
+
+def _is_context(annotation: Any) -> bool:
+    """True for ``ToolContext`` and ``ToolContext | None``."""
+    if annotation is ToolContext:
+        return True
+    args = typing.get_args(annotation)
+    return (
+        bool(args)
+        and ToolContext in args
+        and all(arg is ToolContext or arg is type(None) for arg in args)
+    )
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """A short, model-readable account of what is wrong with the arguments."""
+    parts = []
+    for error in exc.errors(include_url=False)[:limit]:
+        where = "/".join(str(part) for part in error["loc"])
+        got = "" if error["type"] == "missing" else f" (got {error['input']!r})"
+        parts.append(f"at '{where}': {error['msg']}{got}" if where else f"{error['msg']}{got}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more error(s)")
+    return "; ".join(parts)
 
 
 @overload

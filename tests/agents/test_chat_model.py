@@ -224,8 +224,9 @@ async def test_bad_calls_become_tool_errors_the_model_reads_and_the_run_continue
     assert result.text == "I will stop now"
     results = {m.tool_call_id: m.content for m in model.requests[1].messages if m.role == "tool"}
     assert results["schema"].startswith("Error: invalid arguments for tool 'add': at 'a':")
-    assert "'two' is not of type 'integer'" in results["schema"]
-    assert "'b' is a required property" in results["missing"]
+    assert "Input should be a valid integer" in results["schema"]
+    assert "(got 'two')" in results["schema"]
+    assert "at 'b': Field required" in results["missing"]
     assert "not a valid JSON object" in results["json"]
     assert "there is no tool named 'subtract'" in results["unknown"]
     assert "Available tools: add, explode" in results["unknown"]

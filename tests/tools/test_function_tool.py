@@ -5,7 +5,7 @@ import threading
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from adk import (
     ArgumentsInvalid,
@@ -100,19 +100,43 @@ async def test_pydantic_model_parameters_arrive_as_models() -> None:
     schema = ship.spec.parameters
     assert schema["properties"]["to"] == {"$ref": "#/$defs/Address"}
     args = {"to": {"street": "Main 1", "city": "Oslo"}, "items": ["a", "b"]}
-    ship.validate(args)
-    assert await ship.call(args, ctx_for("ship")) == "2 items to Oslo"
+    validated = ship.validate(args)
+    assert validated["to"] == Address(street="Main 1", city="Oslo")
+    assert await ship.call(validated, ctx_for("ship")) == "2 items to Oslo"
     assert isinstance(seen[0], Address)
-    with pytest.raises(ArgumentsInvalid, match="at 'to': 'city' is a required property"):
+    with pytest.raises(ArgumentsInvalid, match="at 'to/city': Field required"):
         ship.validate({"to": {"street": "x"}, "items": []})
 
 
+def test_field_validators_of_model_parameters_report_invalid_arguments() -> None:
+    class Email(BaseModel):
+        address: str
+
+        @field_validator("address")
+        @classmethod
+        def must_have_at(cls, value: str) -> str:
+            if "@" not in value:
+                raise ValueError("an email address needs an @")
+            return value
+
+    @tool
+    def send(to: Email, ctx: ToolContext | None = None) -> str:
+        """Send mail."""
+        return "sent"
+
+    assert set(send.spec.parameters["properties"]) == {"to"}
+    with pytest.raises(ArgumentsInvalid, match="at 'to/address': Value error, an email address"):
+        send.validate({"to": {"address": "nobody"}})
+
+
 def test_validator_is_compiled_once_and_cached() -> None:
-    t = FunctionTool(lambda a: a, name="ident")
-    t.validate({"a": 1})
-    check = t._check
-    t.validate({"a": 2})
-    assert check is not None and t._check is check
+    echo = BaseTool("echo", parameters={"type": "object", "properties": {"a": {"type": "integer"}}})
+    echo.validate({"a": 1})
+    check = echo._check
+    echo.validate({"a": 2})
+    assert check is not None and echo._check is check
+    with pytest.raises(ArgumentsInvalid, match="at 'a': 'x' is not of type 'integer'"):
+        echo.validate({"a": "x"})
 
 
 async def test_sync_functions_run_in_a_worker_thread_unless_told_otherwise() -> None:

@@ -1,0 +1,158 @@
+"""Conversion between adk's model types and the OpenAI chat-completions format.
+
+Requests go out as plain OpenAI dictionaries (what litellm expects); answers
+come back as litellm objects, which are read field by field (as attributes or
+as dictionary keys) so that this module never imports litellm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from adk.messages import Message, ToolCall, Usage
+from adk.models.base import ModelChunk, ModelResponse, ToolCallDelta, ToolSpec
+
+
+def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """The messages as OpenAI chat messages."""
+    return [message_to_openai(message) for message in messages]
+
+
+def message_to_openai(message: Message) -> dict[str, Any]:
+    """One message as an OpenAI chat message.
+
+    An assistant message that calls tools carries ``tool_calls`` (and
+    ``content`` ``None`` when it has no text); a tool message carries the
+    ``tool_call_id`` it answers and the tool's ``name``.
+    """
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments or "{}"},
+            }
+            for call in message.tool_calls
+        ]
+        if not message.content:
+            out["content"] = None
+    if message.role == "tool" and message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def tools_to_openai(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
+    """The tool specs as OpenAI ``function`` tools."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": spec.name,
+                "description": spec.description,
+                "parameters": spec.parameters,
+            },
+        }
+        for spec in tools
+    ]
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``obj[name]``; ``None`` when absent."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def usage_from(raw: Any) -> Usage:
+    """A provider usage object as :class:`Usage`.
+
+    Cached prompt tokens are read from ``prompt_tokens_details.cached_tokens``
+    (OpenAI) or ``cache_read_input_tokens`` (Anthropic, as litellm passes it).
+    """
+    cached = _int(field(field(raw, "prompt_tokens_details"), "cached_tokens"))
+    if not cached:
+        cached = _int(field(raw, "cache_read_input_tokens"))
+    return Usage(
+        prompt_tokens=_int(field(raw, "prompt_tokens")),
+        completion_tokens=_int(field(raw, "completion_tokens")),
+        cached_tokens=cached,
+    )
+
+
+def response_from_litellm(raw: Any, default_model: str) -> ModelResponse:
+    """A litellm (OpenAI-shaped) chat completion as a :class:`ModelResponse`."""
+    choices = field(raw, "choices") or []
+    choice = choices[0] if choices else None
+    message = field(choice, "message")
+    calls = [
+        ToolCall(
+            id=str(field(call, "id") or f"call_{index}"),
+            name=str(field(field(call, "function"), "name") or ""),
+            arguments=str(field(field(call, "function"), "arguments") or "{}"),
+        )
+        for index, call in enumerate(field(message, "tool_calls") or [])
+    ]
+    raw_usage = field(raw, "usage")
+    usage = usage_from(raw_usage) if raw_usage is not None else Usage()
+    return ModelResponse(
+        message=Message.assistant(_text(field(message, "content")), tool_calls=calls, usage=usage),
+        usage=usage,
+        finish_reason=field(choice, "finish_reason"),
+        model=str(field(raw, "model") or default_model),
+    )
+
+
+def chunk_from_litellm(raw: Any, default_model: str) -> ModelChunk | None:
+    """A litellm streaming chunk as a :class:`ModelChunk`; ``None`` if it carries nothing."""
+    choices = field(raw, "choices") or []
+    choice = choices[0] if choices else None
+    delta = field(choice, "delta")
+    content = _text(field(delta, "content"))
+    deltas = []
+    for position, call in enumerate(field(delta, "tool_calls") or []):
+        function = field(call, "function")
+        index = field(call, "index")
+        deltas.append(
+            ToolCallDelta(
+                index=position if index is None else int(index),
+                id=field(call, "id") or None,
+                name=field(function, "name") or None,
+                arguments=field(function, "arguments") or "",
+            )
+        )
+    finish_reason = field(choice, "finish_reason")
+    raw_usage = field(raw, "usage")
+    usage = usage_from(raw_usage) if raw_usage is not None else None
+    if not (content or deltas or usage is not None or finish_reason):
+        return None
+    return ModelChunk(
+        content=content,
+        tool_calls=tuple(deltas),
+        usage=usage,
+        finish_reason=finish_reason,
+        model=str(field(raw, "model") or default_model),
+    )
+
+
+def _text(content: Any) -> str:
+    """Message content as text: a string, or the text parts of a content list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(field(part, "text") or "") for part in content)
+    return str(content)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,119 @@
+"""Every cookbook script and every Python example in the docs runs, offline.
+
+- Each ``cookbook/*.py`` script (names starting with ``_`` are helpers, not
+  scripts) runs in a subprocess with ``ADK_MODEL`` removed from the
+  environment, so it uses its offline ScriptedModel. It must exit with 0 and
+  print what :data:`EXPECTED_OUTPUT` lists for it.
+- Each fenced code block opened with exactly ```` ```python ```` in
+  ``README.md`` and ``docs/*.md`` is written to a file and run in a
+  subprocess; it must exit with 0. Blocks must therefore be self-contained
+  (imports, ``anyio.run(main)``).
+- A block that cannot run offline (it needs an API key, a server...) is fenced
+  with ```` ```python no-run ````: it is still rendered as Python, and this
+  test only checks that it compiles. Keep those rare. Blocks with any other
+  info string (``text`` for signatures and sketches, ``bash``...) are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60
+
+COOKBOOK = sorted(p for p in (ROOT / "cookbook").glob("*.py") if not p.name.startswith("_"))
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+EXPECTED_OUTPUT: dict[str, list[str]] = {
+    "quickstart.py": [
+        "-> get_weather",
+        "<- convert_temperature: 86.0 F",
+        "Paris: light rain, 18.0 C",
+        "'lookups': 2",
+    ],
+}
+
+# ```python or ```python no-run at the start of a line; the block ends at the next ``` line.
+_FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
+NO_RUN = "no-run"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "ADK_MODEL"}
+    # Run against this checkout even if another copy of adk is installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def _python_blocks() -> list[tuple[str, str | None, str]]:
+    """(id, skip reason or None, code) for every python block of the docs."""
+    blocks: list[tuple[str, str | None, str]] = []
+    for path in DOC_FILES:
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8")
+        for match in _FENCE.finditer(text):
+            words = match.group("info").split()
+            if not words or words[0] != "python":
+                continue
+            line = text.count("\n", 0, match.start()) + 1
+            block_id = f"{path.relative_to(ROOT).as_posix()}:{line}"
+            skip = f"marked {NO_RUN}" if NO_RUN in words[1:] else None
+            blocks.append((block_id, skip, match.group("body")))
+    return blocks
+
+
+BLOCKS = _python_blocks()
+
+
+def test_there_is_something_to_check() -> None:
+    assert COOKBOOK, "no cookbook scripts found"
+    assert [b for b in BLOCKS if b[1] is None], "no runnable python blocks found in the docs"
+
+
+@pytest.mark.parametrize("script", COOKBOOK, ids=[p.name for p in COOKBOOK])
+def test_cookbook_script_runs(script: Path) -> None:
+    result = _run([str(script)], cwd=ROOT)
+    assert result.returncode == 0, (
+        f"{script.name} exited with {result.returncode}\n"
+        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
+    for expected in EXPECTED_OUTPUT.get(script.name, []):
+        assert expected in result.stdout, f"{expected!r} not in the output:\n{result.stdout}"
+    assert result.stdout.strip(), f"{script.name} printed nothing"
+
+
+@pytest.mark.parametrize(
+    ("skip", "code"),
+    [(skip, code) for _, skip, code in BLOCKS],
+    ids=[block_id for block_id, _, _ in BLOCKS],
+)
+def test_doc_example_runs(skip: str | None, code: str, tmp_path: Path) -> None:
+    if skip is not None:
+        compile(code, "<no-run block>", "exec")  # not run, but it must at least be valid Python
+        pytest.skip(skip)
+    script = tmp_path / "example.py"
+    script.write_text(code, encoding="utf-8")
+    result = _run([str(script)], cwd=tmp_path)
+    assert result.returncode == 0, (
+        f"example exited with {result.returncode}\n--- code\n{code}\n"
+        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
