@@ -86,9 +86,24 @@ _EXPORTS: dict[str, str] = {
     "ScriptedModel": "adk.models.scripted",
     # serving
     "ServingLayer": "adk.serving.layer",
+    "CheckpointStore": "adk.runner.stores.base",
+    "InMemoryStore": "adk.runner.stores.memory",
+    "SQLiteStore": "adk.runner.stores.sqlite",
+    "RedisStore": "adk.runner.stores.redis",
+    "PostgresStore": "adk.runner.stores.postgres",
+    "CheckpointError": "adk.runner.serde",
+    "CheckpointCorrupted": "adk.runner.serde",
+    "CheckpointVersionError": "adk.runner.serde",
+    "SerializationError": "adk.runner.serde",
+    "register_type": "adk.runner.serde",
+    "CheckpointAlreadyResumed": "adk.runner.checkpoint",
+    "CheckpointMismatch": "adk.runner.checkpoint",
+    "CheckpointNotFound": "adk.runner.checkpoint",
+    "Interrupt": "adk.interrupts",
+    "Approval": "adk.interrupts",
     # runner
     "RunContext": "adk.runner.context",
-    "RunResult": "adk.runner.runner",
+    "RunResult": "adk.runner.result",
     "Runner": "adk.runner.runner",
 }
 
@@ -102,12 +117,20 @@ __all__ = [
     "AgentRunError",
     "AgentTool",
     "AgentTree",
+    "Approval",
     "ArgumentsInvalid",
     "BaseAgent",
     "BaseTool",
     "BreakLoop",
     "ChatModel",
     "ChatModelAgent",
+    "CheckpointAlreadyResumed",
+    "CheckpointCorrupted",
+    "CheckpointError",
+    "CheckpointMismatch",
+    "CheckpointNotFound",
+    "CheckpointStore",
+    "CheckpointVersionError",
     "ConfigurationError",
     "ContextWindowExceededError",
     "ErrorInfo",
@@ -116,7 +139,9 @@ __all__ = [
     "GenModelInput",
     "HistoryEntry",
     "HistoryRewriter",
+    "InMemoryStore",
     "InstructionError",
+    "Interrupt",
     "InterruptInfo",
     "Interrupted",
     "LiteLLMModel",
@@ -134,15 +159,19 @@ __all__ = [
     "ModelServerError",
     "ModelTimeoutError",
     "ParallelAgent",
+    "PostgresStore",
+    "RedisStore",
     "RetryPolicy",
     "Role",
     "RunContext",
     "RunPath",
     "RunResult",
     "Runner",
+    "SQLiteStore",
     "ScriptExhaustedError",
     "ScriptedModel",
     "SequentialAgent",
+    "SerializationError",
     "ServingLayer",
     "Tool",
     "ToolCall",
@@ -157,6 +186,7 @@ __all__ = [
     "Usage",
     "default_history_rewriter",
     "default_model_input",
+    "register_type",
     "run_agent",
     "tool",
 ]
@@ -302,6 +332,12 @@ if TYPE_CHECKING:
     from adk.events import (
         TransferToAgent as TransferToAgent,
     )
+    from adk.interrupts import (
+        Approval as Approval,
+    )
+    from adk.interrupts import (
+        Interrupt as Interrupt,
+    )
     from adk.messages import (
         Message as Message,
     )
@@ -341,14 +377,53 @@ if TYPE_CHECKING:
     from adk.models.scripted import (
         ScriptedModel as ScriptedModel,
     )
+    from adk.runner.checkpoint import (
+        CheckpointAlreadyResumed as CheckpointAlreadyResumed,
+    )
+    from adk.runner.checkpoint import (
+        CheckpointMismatch as CheckpointMismatch,
+    )
+    from adk.runner.checkpoint import (
+        CheckpointNotFound as CheckpointNotFound,
+    )
     from adk.runner.context import (
         RunContext as RunContext,
+    )
+    from adk.runner.result import (
+        RunResult as RunResult,
     )
     from adk.runner.runner import (
         Runner as Runner,
     )
-    from adk.runner.runner import (
-        RunResult as RunResult,
+    from adk.runner.serde import (
+        CheckpointCorrupted as CheckpointCorrupted,
+    )
+    from adk.runner.serde import (
+        CheckpointError as CheckpointError,
+    )
+    from adk.runner.serde import (
+        CheckpointVersionError as CheckpointVersionError,
+    )
+    from adk.runner.serde import (
+        SerializationError as SerializationError,
+    )
+    from adk.runner.serde import (
+        register_type as register_type,
+    )
+    from adk.runner.stores.base import (
+        CheckpointStore as CheckpointStore,
+    )
+    from adk.runner.stores.memory import (
+        InMemoryStore as InMemoryStore,
+    )
+    from adk.runner.stores.postgres import (
+        PostgresStore as PostgresStore,
+    )
+    from adk.runner.stores.redis import (
+        RedisStore as RedisStore,
+    )
+    from adk.runner.stores.sqlite import (
+        SQLiteStore as SQLiteStore,
     )
     from adk.serving.layer import (
         ServingLayer as ServingLayer,

@@ -12,7 +12,8 @@ from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
 from adk.agents.tree import AgentTree
 from adk.errors import AgentRunError, ConfigurationError
-from adk.events import AgentEvent, ErrorInfo
+from adk.events import AgentEvent, ErrorInfo, InterruptInfo
+from adk.interrupts import Interrupt
 from adk.messages import Message
 from adk.tools.base import BaseTool, ToolContext
 
@@ -79,9 +80,11 @@ class AgentTool(BaseTool):
         messages = [Message.user(self.request_text(arguments))]
         if self.full_history:
             messages = [*input_messages(ctx.run, self.agent.name), *messages]
-        inner = ctx.run.sub_run(self.agent.name, messages, self._tree)
+        segment = ctx.address[-1]
+        inner = ctx.run.sub_run(self.agent.name, messages, self._tree, segment)
         final: Message | None = None
         last_error: ErrorInfo | None = None
+        pending: dict[str, InterruptInfo] = {}
         stream = run_agent(self.agent, AgentInput(messages=messages), inner)
         async with aclosing(stream) as events:
             async for event in events:
@@ -89,8 +92,15 @@ class AgentTool(BaseTool):
                     last_error = event.error
                 elif event.message is not None and not event.partial:
                     final = event.message
+                action = event.action
+                if action is not None and action.interrupted is not None:
+                    for info in action.interrupted.interrupts:
+                        pending.setdefault(info.id, info)
                 if self.emits_events:
                     await ctx.emit(_observed(event))
+        if pending and not inner.failed:
+            # The inner run paused: pause the caller too, with the same root causes.
+            raise Interrupt.of_nested(list(pending.values()))
         if inner.failed and last_error is not None:
             if last_error.exception is not None:
                 raise last_error.exception
@@ -99,7 +109,11 @@ class AgentTool(BaseTool):
 
 
 def _observed(event: AgentEvent) -> AgentEvent:
-    """A forwarded copy of an inner event: its control actions stay inside the tool."""
+    """A forwarded copy of an inner event: its control actions stay inside the tool.
+
+    Interrupts are forwarded too (they surface through the tool anyway), and
+    the copy keeps the replay mark of the original.
+    """
     action = event.action
     if action is None or not (
         action.exit or action.transfer_to_agent is not None or action.break_loop is not None

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from adk.errors import ConfigurationError
-from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo
+from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo, Interrupted
 from adk.messages import Message
 from adk.runner.context import RunContext
 
@@ -116,6 +116,16 @@ class BaseAgent(ABC):
     def break_loop_event(self, ctx: RunContext) -> AgentEvent:
         """An event that breaks the enclosing loop agent."""
         return self.event(ctx, action=AgentAction.break_loop_from(self.name))
+
+    def interrupt_event(self, ctx: RunContext, info: Any, *, key: str = "") -> AgentEvent:
+        """An event that pauses the run until someone answers ``info``.
+
+        Yield it and return. When the run is resumed with an answer, this
+        agent runs again and ``ctx.answer_for(key)`` returns the answer; use a
+        different ``key`` for each question the agent may ask.
+        """
+        pending = ctx.interrupt_info(info, key)
+        return self.event(ctx, action=AgentAction(interrupted=Interrupted(interrupts=(pending,))))
 
     def custom_event(self, ctx: RunContext, payload: Any) -> AgentEvent:
         """An event outputting a custom payload."""

@@ -22,12 +22,18 @@ from adk.agents.instruction import InstructionTemplate
 from adk.agents.transfer import TransferTool, transfer_instruction
 from adk.agents.tree import is_workflow
 from adk.errors import ConfigurationError, MaxIterationsExceeded
-from adk.events import AgentEvent
+from adk.events import AgentAction, AgentEvent, Interrupted
 from adk.messages import Message
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
 from adk.runner.context import RunContext
 from adk.tools.base import Tool
-from adk.tools.execution import ToolOutcome, emits_events, run_tool_calls, stream_tool_calls
+from adk.tools.execution import (
+    ToolOutcome,
+    emits_events,
+    order_for_delivery,
+    run_tool_calls,
+    stream_tool_calls,
+)
 from adk.tools.function import FunctionTool
 
 GenModelInput = Callable[
@@ -194,27 +200,33 @@ class ChatModelAgent(BaseAgent):
         streaming, serving, run_path = ctx.streaming, ctx.serving, ctx.run_path
         run_id, session_id = ctx.run_id, ctx.session_id
         raise_errors = self.tool_errors == "raise"
-        for _ in range(max_iterations):
-            request = ModelRequest(
-                messages=messages,
-                tools=toolset.specs,
-                params=params,
-                stream=streaming,
-                run_id=run_id,
-                session_id=session_id,
-                agent_name=self.name,
-                agent_path=run_path,
-                stage=self.stage,
-            )
-            if request.stream:
-                assembler = ChunkAssembler()
-                async with aclosing(self._stream_deltas(request, ctx, assembler)) as deltas:
-                    async for delta in deltas:
-                        yield delta
-                reply = assembler.response().message
-            else:
-                reply = (await serving.generate(self.model, request)).message
-            # Both modes meet here: the same complete message, as one non-partial event.
+        journal, invocation = ctx.journal, ctx.invocation
+        for iteration in range(max_iterations):
+            call_key = f"{invocation}|m{iteration}"
+            reply = journal.model_result(call_key)
+            if reply is None:
+                request = ModelRequest(
+                    messages=messages,
+                    tools=toolset.specs,
+                    params=params,
+                    stream=streaming,
+                    run_id=run_id,
+                    session_id=session_id,
+                    agent_name=self.name,
+                    agent_path=run_path,
+                    stage=self.stage,
+                )
+                if streaming:
+                    assembler = ChunkAssembler()
+                    async with aclosing(self._stream_deltas(request, ctx, assembler)) as deltas:
+                        async for delta in deltas:
+                            yield delta
+                    reply = assembler.response().message
+                else:
+                    reply = (await serving.generate(self.model, request)).message
+                await journal.record_model(call_key, reply)
+            # Every mode meets here (streamed, generated, replayed from the journal): the
+            # same complete message, as one non-partial event.
             yield self.event(ctx, message=reply)
             if not reply.tool_calls:
                 self._store_output(ctx, reply.content)
@@ -222,7 +234,12 @@ class ChatModelAgent(BaseAgent):
             if toolset.emitting and emits_events(reply.tool_calls, toolset.tools):
                 outcomes = []
                 stream = stream_tool_calls(
-                    reply.tool_calls, toolset.tools, ctx, self.name, raise_errors=raise_errors
+                    reply.tool_calls,
+                    toolset.tools,
+                    ctx,
+                    self.name,
+                    key_prefix=call_key,
+                    raise_errors=raise_errors,
                 )
                 async with aclosing(stream) as items:
                     async for item in items:
@@ -232,15 +249,27 @@ class ChatModelAgent(BaseAgent):
                             yield item
             else:
                 outcomes = await run_tool_calls(
-                    reply.tool_calls, toolset.tools, ctx, self.name, raise_errors=raise_errors
+                    reply.tool_calls,
+                    toolset.tools,
+                    ctx,
+                    self.name,
+                    key_prefix=call_key,
+                    raise_errors=raise_errors,
                 )
-            for outcome in outcomes:
+            completed = order_for_delivery(outcomes)
+            for outcome in completed:
                 yield self.event(ctx, message=outcome.message, action=outcome.merged_action())
-            final = self._turn_end(outcomes)
+            if len(completed) < len(outcomes):
+                pending = tuple(info for outcome in outcomes for info in outcome.interrupts)
+                yield self.event(
+                    ctx, action=AgentAction(interrupted=Interrupted(interrupts=pending))
+                )
+                return
+            final = self._turn_end(completed)
             if final is not None:
                 self._store_output(ctx, final.message.content)
                 return
-            messages = [*messages, reply, *[outcome.message for outcome in outcomes]]
+            messages = [*messages, reply, *[outcome.message for outcome in completed]]
         yield self.error_event(
             ctx,
             MaxIterationsExceeded(

@@ -57,14 +57,21 @@ async def run_agent(
     while True:
         transfer_to: str | None = None
         own_path = current_ctx.run_path
+        current_ctx.enter(current.name)
+        invocation, journal, seq = current_ctx.invocation, current_ctx.journal, 0
         stream = current.run(current_input, current_ctx)
         raised: Exception | None = None
         try:
             async for event in stream:
                 if event.run_path == own_path:
+                    action = event.action
                     if not event.partial:
                         current_ctx.record(event)
-                    action = event.action
+                        # Interrupt events are where a resumed run diverges: not counted.
+                        if action is None or action.interrupted is None:
+                            if journal.count_event(invocation, seq):
+                                event._replayed = True
+                            seq += 1
                     if action is not None and is_control(action):
                         target = action.transfer_to_agent
                         transfer_to = target.dest if target is not None else None

@@ -12,6 +12,9 @@ import os
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from adk.events import InterruptInfo
+from adk.interrupts import interrupt_id
+from adk.runner.journal import RunJournal, record_session_write
 from adk.serving.layer import ServingLayer
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ class _RunShared:
     __slots__ = (
         "agent_options",
         "events",
+        "journal",
         "root_input",
         "run_id",
         "serving",
@@ -74,6 +78,7 @@ class _RunShared:
         settings: RunSettings,
         root_input: Sequence[Message],
         tree: AgentTree | None,
+        journal: RunJournal,
     ) -> None:
         self.run_id = run_id
         self.session_id = session_id
@@ -86,6 +91,7 @@ class _RunShared:
         self.tree = tree
         self.events: list[AgentEvent] = []
         self.transfers = 0
+        self.journal = journal
 
 
 class RunContext:
@@ -95,11 +101,20 @@ class RunContext:
     child for a sub-agent with :meth:`child`.
     """
 
-    __slots__ = ("_shared", "failed", "run_path")
+    __slots__ = ("_shared", "address", "failed", "invocation", "run_path")
 
-    def __init__(self, shared: _RunShared, run_path: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        shared: _RunShared,
+        run_path: tuple[str, ...],
+        address: tuple[str, ...] | None = None,
+    ) -> None:
         self._shared = shared
         self.run_path = run_path
+        self.address = run_path if address is None else address
+        """Agent (with occurrence, e.g. ``body@2``) and tool-call segments down to this agent."""
+        self.invocation = "/".join(self.address)
+        """The key of this agent invocation in the run journal."""
         self.failed = False
         """Set when the agent running with this context ended in error (read by its parent)."""
 
@@ -117,6 +132,7 @@ class RunContext:
         root_input: Sequence[Message] = (),
         settings: RunSettings | None = None,
         tree: AgentTree | None = None,
+        journal: RunJournal | None = None,
     ) -> RunContext:
         """A fresh context for a new run.
 
@@ -134,20 +150,26 @@ class RunContext:
             settings=settings or _DEFAULT_SETTINGS,
             root_input=root_input,
             tree=tree,
+            journal=journal if journal is not None else RunJournal(),
         )
         return cls(shared, run_path)
 
     def child(self, agent_name: str) -> RunContext:
         """The context for ``agent_name`` running under this context's agent."""
-        return RunContext(self._shared, (*self.run_path, agent_name))
+        return RunContext(self._shared, (*self.run_path, agent_name), (*self.address, agent_name))
 
     def sub_run(
-        self, agent_name: str, root_input: Sequence[Message], tree: AgentTree
+        self,
+        agent_name: str,
+        root_input: Sequence[Message],
+        tree: AgentTree,
+        call_segment: str,
     ) -> RunContext:
         """A nested run (an agent used as a tool) with its own history and agent tree.
 
-        It shares session values, serving layer, options, streaming mode and
-        run id; its run path continues this context's path.
+        It shares session values, serving layer, options, streaming mode, run
+        id and journal; its run path continues this context's path, and its
+        address continues through ``call_segment`` (the tool call).
         """
         outer = self._shared
         shared = _RunShared(
@@ -160,8 +182,38 @@ class RunContext:
             settings=outer.settings,
             root_input=root_input,
             tree=tree,
+            journal=outer.journal,
         )
-        return RunContext(shared, (*self.run_path, agent_name))
+        return RunContext(
+            shared, (*self.run_path, agent_name), (*self.address, call_segment, agent_name)
+        )
+
+    def enter(self, name: str) -> None:
+        """Mark the start of an agent invocation at this context's address.
+
+        The second and later agents to start at the same address (loop
+        iterations) get an ``@n`` suffix, so every invocation has its own
+        journal key.
+        """
+        occurrence = self._shared.journal.occurrence(self.invocation)
+        if occurrence:
+            self.address = (*self.address[:-1], f"{name}@{occurrence}")
+            self.invocation = "/".join(self.address)
+
+    @property
+    def journal(self) -> RunJournal:
+        """The run's journal: completed calls and replay state."""
+        return self._shared.journal
+
+    def answer_for(self, key: str = "", default: Any = None) -> Any:
+        """The answer to this agent's interrupt ``key`` when the run was resumed with one."""
+        return self._shared.journal.answers.get(interrupt_id(self.address, "agent:" + key), default)
+
+    def interrupt_info(self, info: Any, key: str = "") -> InterruptInfo:
+        """A pending interrupt of this agent: stable id, address and ``info``."""
+        return InterruptInfo(
+            id=interrupt_id(self.address, "agent:" + key), address=self.address, info=info
+        )
 
     @property
     def run_id(self) -> str:
@@ -229,12 +281,14 @@ class RunContext:
         return self._shared.values.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        """Set the session value ``key``."""
+        """Set the session value ``key`` (journaled with the tool call making the change)."""
         self._shared.values[key] = value
+        record_session_write(key, value)
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set several session values."""
-        self._shared.values.update(values)
+        for key, value in values.items():
+            self.set(key, value)
 
     def options_for(self, agent_name: str) -> Mapping[str, Any]:
         """Options addressed to ``agent_name``, over those addressed to every agent (``"*"``)."""

@@ -1,68 +1,40 @@
-"""Runner: runs a root agent for an application and hands back its events."""
+"""Runner: runs a root agent, checkpoints it when it pauses, and resumes it later."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, MutableMapping, Sequence
 from contextlib import aclosing
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adk.agents.base import Agent, AgentInput
 from adk.agents.flow import run_agent
 from adk.agents.tree import AgentTree
-from adk.errors import AgentRunError
-from adk.events import AgentEvent, ErrorInfo
-from adk.messages import Message, Usage
+from adk.errors import AgentRunError, ConfigurationError
+from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
+from adk.messages import Message
+from adk.runner.checkpoint import (
+    CheckpointAlreadyResumed,
+    Checkpointer,
+    LoadedRun,
+    check_tree,
+    load_run,
+    namespace,
+    new_meta,
+    split_checkpoint_id,
+)
 from adk.runner.context import DEFAULT_MAX_TRANSFERS, RunContext, RunSettings
+from adk.runner.journal import Durability, RunJournal
+from adk.runner.result import RunResult
+from adk.runner.serde import CheckpointError, SerializationError, dumps, loads
+from adk.runner.stores import CheckpointStore, open_store
 from adk.serving.layer import ServingLayer
 
 if TYPE_CHECKING:
     from adk.agents.history import HistoryRewriter
 
-
-class RunResult:
-    """The outcome of a finished run: its non-partial events, final message and usage."""
-
-    __slots__ = ("events", "run_id", "session_values")
-
-    def __init__(
-        self, run_id: str, events: list[AgentEvent], session_values: MutableMapping[str, Any]
-    ) -> None:
-        self.run_id = run_id
-        self.events = events
-        self.session_values = session_values
-
-    @property
-    def output(self) -> Message | None:
-        """The last message of the run (the final answer), if any."""
-        for event in reversed(self.events):
-            if event.message is not None:
-                return event.message
-        return None
-
-    @property
-    def text(self) -> str:
-        """The final answer's text ("" if the run produced no message)."""
-        output = self.output
-        return output.content if output is not None else ""
-
-    @property
-    def errors(self) -> list[ErrorInfo]:
-        """Errors the run contained without failing (e.g. a failed parallel branch)."""
-        return [event.error for event in self.events if event.error is not None]
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens used by every model call of the run."""
-        total = Usage()
-        for event in self.events:
-            message = event.message
-            if message is not None and message.usage is not None:
-                total = total + message.usage
-        return total
-
-    def __repr__(self) -> str:
-        return f"RunResult(run_id={self.run_id!r}, events={len(self.events)}, text={self.text!r})"
+Options = Mapping[str, Mapping[str, Any]]
 
 
 class Runner:
@@ -71,11 +43,15 @@ class Runner:
     - ``serving``: the serving layer every model call goes through (the
       pass-through default if omitted).
     - ``streaming``: chat-model agents yield partial delta events.
-    - ``history_rewriter``: replaces how earlier events become the next
-      agent's input (see :func:`adk.default_history_rewriter`).
-    - ``skip_transfer_messages``: drop transfer calls and results from the
-      history agents see.
-    - ``max_transfers``: transfers one run may make before it fails.
+    - ``checkpoint_store``: where paused runs are kept: a store object, a
+      SQLite file path, or None for an in-memory store (resumable only in
+      this process).
+    - ``durability``: ``"interrupt"`` writes at interrupts; ``"step"`` also
+      journals every completed model and tool call before the run moves on,
+      so a run killed at any point can be resumed from the store.
+    - ``checkpoint_ttl``: seconds after which a run's records expire.
+    - ``history_rewriter``, ``skip_transfer_messages``, ``max_transfers``:
+      how agents see each other's output, and the transfer limit.
 
     The agent tree is computed here, once: agent names must be unique in it.
     """
@@ -86,21 +62,33 @@ class Runner:
         *,
         serving: ServingLayer | None = None,
         streaming: bool = False,
+        checkpoint_store: CheckpointStore | str | Path | None = None,
+        durability: Durability = "interrupt",
+        checkpoint_ttl: float | None = None,
         history_rewriter: HistoryRewriter | None = None,
         skip_transfer_messages: bool = False,
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
     ) -> None:
         if not isinstance(agent, Agent):
             raise TypeError(f"Runner needs an agent (name, description, run), got {agent!r}")
+        if durability not in ("interrupt", "step"):
+            raise ConfigurationError(
+                f"durability must be 'interrupt' or 'step', not {durability!r}"
+            )
         self.agent = agent
         self.serving = serving if serving is not None else ServingLayer()
         self.streaming = streaming
+        self.store = open_store(checkpoint_store)
+        self.durability: Durability = durability
+        self.checkpoint_ttl = checkpoint_ttl
         self.tree = AgentTree(agent)
         self.settings = RunSettings(
             history_rewriter=history_rewriter,
             skip_transfer_messages=skip_transfer_messages,
             max_transfers=max_transfers,
         )
+
+    # -- starting runs ----------------------------------------------------------------
 
     def query(
         self,
@@ -109,7 +97,7 @@ class Runner:
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
         run_id: str | None = None,
-        agent_options: Mapping[str, Mapping[str, Any]] | None = None,
+        agent_options: Options | None = None,
         streaming: bool | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """Run the agent on one user message; yields every event (partial ones when streaming).
@@ -133,15 +121,61 @@ class Runner:
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
         run_id: str | None = None,
-        agent_options: Mapping[str, Mapping[str, Any]] | None = None,
+        agent_options: Options | None = None,
         streaming: bool | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
-        """Run the agent on ``messages`` (oldest first) and yield its events."""
-        ctx = self._context(messages, session_values, session_id, run_id, agent_options, streaming)
-        stream = run_agent(self.agent, AgentInput(messages=list(messages)), ctx)
-        async with aclosing(stream):
-            async for event in stream:
+        """Run the agent on ``messages`` (oldest first) and yield its events.
+
+        If agents interrupt, the last event is the Runner's interrupt event:
+        its ``action.interrupted`` lists every pending interrupt and carries
+        the checkpoint id to pass to :meth:`resume`.
+        """
+        prepared = self._prepare_run(
+            messages, session_values, session_id, run_id, agent_options, streaming
+        )
+        async with aclosing(self._execute(*prepared)) as events:
+            async for event in events:
                 yield event
+
+    def _prepare_run(
+        self,
+        messages: Sequence[Message],
+        session_values: MutableMapping[str, Any] | None,
+        session_id: str | None,
+        run_id: str | None,
+        agent_options: Options | None,
+        streaming: bool | None,
+    ) -> tuple[RunContext, RunJournal, Checkpointer]:
+        if run_id is not None and "/" in run_id:
+            raise ConfigurationError(f"run id {run_id!r} must not contain '/'")
+        values: MutableMapping[str, Any] = session_values if session_values is not None else {}
+        stream_mode = self.streaming if streaming is None else streaming
+        journal = RunJournal(durability=self.durability)
+        ctx = self._context(
+            list(messages), values, session_id, run_id, agent_options, stream_mode, journal
+        )
+        # Snapshot the starting values now (agents will change them); a value that cannot
+        # be checkpointed only matters if the run is ever checkpointed.
+        try:
+            encoded_values: bytes | SerializationError = dumps(dict(values))
+        except SerializationError as exc:
+            encoded_values = exc
+        checkpointer = _LazyMeta(
+            self.store,
+            ctx,
+            lambda: new_meta(
+                root=self.agent.name,
+                tree=self.tree,
+                root_input=ctx.root_input,
+                values=_checked(encoded_values),
+                streaming=stream_mode,
+                durability=self.durability,
+                session_id=ctx.session_id,
+            ),
+            self.checkpoint_ttl,
+        )
+        journal.sink = checkpointer
+        return ctx, journal, checkpointer
 
     async def invoke(
         self,
@@ -150,50 +184,275 @@ class Runner:
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
         run_id: str | None = None,
-        agent_options: Mapping[str, Mapping[str, Any]] | None = None,
+        agent_options: Options | None = None,
     ) -> RunResult:
-        """Run to the end and return the result; if the run failed, raise its error.
+        """Run to the end (or to an interrupt) and return the result; raise if the run failed.
 
         A run fails when its root agent ends in error (a failed sequential
         step, a model error...). The live exception is raised when available
         (e.g. :class:`~adk.MaxIterationsExceeded`), otherwise an
         :class:`~adk.AgentRunError`. Errors the run contained (a failed
         parallel branch, an agent tool's error reported to its caller) do not
-        raise: they are in :attr:`RunResult.errors`.
+        raise: they are in :attr:`RunResult.errors`. A paused run returns
+        normally with :attr:`RunResult.interrupts` and
+        :attr:`RunResult.checkpoint_id`.
         """
         messages = [Message.user(input)] if isinstance(input, str) else list(input)
-        values: MutableMapping[str, Any] = session_values if session_values is not None else {}
-        ctx = self._context(messages, values, session_id, run_id, agent_options, False)
-        events: list[AgentEvent] = []
-        stream = run_agent(self.agent, AgentInput(messages=messages), ctx)
-        async with aclosing(stream):
-            async for event in stream:
-                events.append(event)
-        if ctx.failed:
-            error = next(e.error for e in reversed(events) if e.error is not None)
-            if error.exception is not None:
-                raise error.exception
-            raise AgentRunError(error.type, error.message, error.run_path)
-        return RunResult(ctx.run_id, events, values)
+        prepared = self._prepare_run(
+            messages, session_values, session_id, run_id, agent_options, False
+        )
+        return await _collect(prepared, self._execute(*prepared))
+
+    # -- resuming ---------------------------------------------------------------------
+
+    async def resume(
+        self,
+        checkpoint_id: str,
+        answers: Mapping[str, Any] | None = None,
+        *,
+        session_values: MutableMapping[str, Any] | None = None,
+        agent_options: Options | None = None,
+        streaming: bool | None = None,
+    ) -> AsyncGenerator[AgentEvent, None]:
+        """Continue a paused run and yield its new events.
+
+        ``checkpoint_id`` comes from the interrupt event (or is a run id, to
+        resume a run killed under ``durability="step"`` from its journal).
+        ``answers`` maps interrupt ids to answers; interrupts left unanswered
+        pause again, in a new checkpoint. Completed model calls, tool calls
+        and parallel branches are not run again. The session values and the
+        streaming mode of the run are restored; ``session_values``, if given,
+        is filled with them and used as the run's mapping.
+
+        A checkpoint can be resumed once: a second resume (from any process)
+        raises :class:`~adk.CheckpointAlreadyResumed`.
+        """
+        prepared = await self._prepare_resume(
+            checkpoint_id, answers, session_values, agent_options, streaming
+        )
+        async with aclosing(self._execute(*prepared)) as events:
+            async for event in events:
+                yield event
+
+    async def _prepare_resume(
+        self,
+        checkpoint_id: str,
+        answers: Mapping[str, Any] | None,
+        session_values: MutableMapping[str, Any] | None,
+        agent_options: Options | None,
+        streaming: bool | None,
+    ) -> tuple[RunContext, RunJournal, Checkpointer]:
+        loaded = await load_run(self.store, checkpoint_id)
+        given = dict(answers or {})
+        self._check_resumable(loaded, checkpoint_id, given)
+        won = await self.store.put_if_absent(
+            namespace(loaded.run_id),
+            _claim_name(checkpoint_id, loaded),
+            dumps({"by": os.getpid()}),
+            ttl=self.checkpoint_ttl,
+        )
+        if not won:
+            raise CheckpointAlreadyResumed(
+                f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
+                "its latest interrupt instead (Runner.checkpoints lists them)"
+            )
+        previous = dict(loaded.checkpoint["answers"]) if loaded.checkpoint else {}
+        journal = RunJournal(durability=loaded.meta["durability"], answers={**previous, **given})
+        for chunk in loaded.chunks:
+            journal.load_chunk(chunk["r"], chunk["d"])
+        values: MutableMapping[str, Any] = loaded.session_values()
+        if session_values is not None:
+            session_values.clear()
+            session_values.update(values)
+            values = session_values
+        stream_mode = bool(loaded.meta["streaming"]) if streaming is None else streaming
+        ctx = self._context(
+            loaded.root_input,
+            values,
+            loaded.meta.get("session_id") or None,
+            loaded.run_id,
+            agent_options,
+            stream_mode,
+            journal,
+        )
+        checkpointer = Checkpointer(
+            self.store,
+            loaded.run_id,
+            loaded.meta,
+            ttl=self.checkpoint_ttl,
+            next_chunk=len(loaded.chunks),
+            next_checkpoint=loaded.checkpoint_count + 1,
+            meta_written=True,
+        )
+        journal.sink = checkpointer
+        return ctx, journal, checkpointer
+
+    async def resume_invoke(
+        self,
+        checkpoint_id: str,
+        answers: Mapping[str, Any] | None = None,
+        *,
+        session_values: MutableMapping[str, Any] | None = None,
+        agent_options: Options | None = None,
+    ) -> RunResult:
+        """:meth:`resume` to the end (or the next interrupt), like :meth:`invoke`."""
+        prepared = await self._prepare_resume(
+            checkpoint_id, answers, session_values, agent_options, False
+        )
+        return await _collect(prepared, self._execute(*prepared))
+
+    def _check_resumable(
+        self, loaded: LoadedRun, checkpoint_id: str, answers: Mapping[str, Any]
+    ) -> None:
+        if loaded.meta["root"] != self.agent.name:
+            raise CheckpointError(
+                f"checkpoint {checkpoint_id!r} belongs to a run of agent "
+                f"{loaded.meta['root']!r}, not {self.agent.name!r}"
+            )
+        check_tree(loaded.meta["tree"], self.tree)
+        if _claim_name(checkpoint_id, loaded) in loaded.claims:
+            raise CheckpointAlreadyResumed(
+                f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
+                "its latest interrupt instead (Runner.checkpoints lists them)"
+            )
+        if loaded.status in ("finished", "failed"):
+            raise CheckpointError(f"run {loaded.run_id!r} has already {loaded.status}")
+        pending = {info.id: info for info in loaded.pending}
+        unknown = [key for key in answers if key not in pending]
+        if unknown:
+            listed = ", ".join(f"{i.id} ({i.info!r})" for i in pending.values()) or "none"
+            raise CheckpointError(
+                f"no pending interrupt {', '.join(map(repr, unknown))} in checkpoint "
+                f"{checkpoint_id!r}; pending: {listed}"
+            )
+
+    # -- managing checkpoints ---------------------------------------------------------
+
+    async def checkpoints(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Checkpoints in the store (of one run, or of all runs), oldest first per run.
+
+        Each is a dict with ``id``, ``run_id``, ``interrupts`` (list of
+        :class:`~adk.InterruptInfo`), ``created`` (a UNIX time) and
+        ``resumed`` (whether it was already resumed).
+        """
+        spaces = [namespace(run_id)] if run_id else await self.store.namespaces("run:")
+        found = []
+        for space in spaces:
+            records = dict(await self.store.scan(space))
+            for name, data in sorted(records.items()):
+                if not name.startswith("cp:"):
+                    continue
+                record = loads(data, f"checkpoint {name} of {space}")
+                found.append(
+                    {
+                        "id": record["id"],
+                        "run_id": space.removeprefix("run:"),
+                        "interrupts": [
+                            InterruptInfo.model_validate(i) for i in record["interrupts"]
+                        ],
+                        "created": record["created"],
+                        "resumed": f"claim:{name}" in records,
+                    }
+                )
+        return found
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete every record of ``run_id`` (its journal and checkpoints)."""
+        await self.store.delete(namespace(split_checkpoint_id(run_id)[0]))
+
+    # -- one execution ----------------------------------------------------------------
 
     def _context(
         self,
-        messages: Sequence[Message],
-        session_values: MutableMapping[str, Any] | None,
+        messages: list[Message],
+        values: MutableMapping[str, Any],
         session_id: str | None,
         run_id: str | None,
-        agent_options: Mapping[str, Mapping[str, Any]] | None,
-        streaming: bool | None,
+        agent_options: Options | None,
+        streaming: bool,
+        journal: RunJournal,
     ) -> RunContext:
         return RunContext.create(
             run_id=run_id or os.urandom(16).hex(),
             session_id=session_id,
-            session_values=session_values,
+            session_values=values,
             serving=self.serving,
-            streaming=self.streaming if streaming is None else streaming,
+            streaming=streaming,
             agent_options=agent_options,
             run_path=(self.agent.name,),
             root_input=messages,
             settings=self.settings,
             tree=self.tree,
+            journal=journal,
         )
+
+    async def _execute(
+        self, ctx: RunContext, journal: RunJournal, checkpointer: Checkpointer
+    ) -> AsyncGenerator[AgentEvent, None]:
+        """Run the root agent; filter replayed events; checkpoint if it paused."""
+        pending: dict[str, InterruptInfo] = {}
+        agent_input = AgentInput(messages=list(ctx.root_input))
+        async with aclosing(run_agent(self.agent, agent_input, ctx)) as stream:
+            async for event in stream:
+                action = event.action
+                if action is not None and action.interrupted is not None:
+                    for info in action.interrupted.interrupts:
+                        pending.setdefault(info.id, info)
+                if not event._replayed:
+                    yield event
+        if pending and not ctx.failed:
+            interrupts = tuple(pending.values())
+            checkpoint_id = await checkpointer.checkpoint(journal, interrupts)
+            yield AgentEvent(
+                agent_name=self.agent.name,
+                run_path=(self.agent.name,),
+                action=AgentAction(
+                    interrupted=Interrupted(interrupts=interrupts, checkpoint_id=checkpoint_id)
+                ),
+            )
+        else:
+            await checkpointer.finish(journal, "failed" if ctx.failed else "finished")
+
+
+class _LazyMeta(Checkpointer):
+    """A checkpointer for a new run: the metadata record is built only when first written."""
+
+    def __init__(self, store: CheckpointStore, ctx: RunContext, build: Any, ttl: float | None):
+        super().__init__(store, ctx.run_id, {}, ttl=ttl)
+        self._build = build
+
+    async def ensure_meta(self) -> None:
+        if not self.meta_written:
+            self._meta = self._build()
+        await super().ensure_meta()
+
+
+def _checked(encoded: bytes | SerializationError) -> bytes:
+    if isinstance(encoded, SerializationError):
+        raise SerializationError(f"the run's session values cannot be checkpointed: {encoded}")
+    return encoded
+
+
+def _claim_name(checkpoint_id: str, loaded: LoadedRun) -> str:
+    _, number = split_checkpoint_id(checkpoint_id)
+    if number is not None:
+        return f"claim:cp:{number:06d}"
+    return f"claim:j:{len(loaded.chunks):010d}"
+
+
+async def _collect(
+    prepared: tuple[RunContext, RunJournal, Checkpointer],
+    stream: AsyncGenerator[AgentEvent, None],
+) -> RunResult:
+    ctx = prepared[0]
+    events: list[AgentEvent] = []
+    async with aclosing(stream):
+        async for event in stream:
+            if not event.partial:
+                events.append(event)
+    if ctx.failed:
+        error = next(e.error for e in reversed(events) if e.error is not None)
+        if error.exception is not None:
+            raise error.exception
+        raise AgentRunError(error.type, error.message, error.run_path)
+    return RunResult(ctx.run_id, events, ctx.session_values)

@@ -7,8 +7,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from adk.errors import ConfigurationError
 from adk.events import AgentAction, AgentEvent
+from adk.interrupts import Interrupt, interrupt_id
 from adk.models.base import ToolSpec
 from adk.runner.context import RunContext
+
+_NO_ANSWER: Any = object()
 
 
 class ToolContext:
@@ -18,7 +21,16 @@ class ToolContext:
     parameter is not part of the tool's schema.
     """
 
-    __slots__ = ("_emit", "actions", "agent_name", "call_id", "run", "tool_name")
+    __slots__ = (
+        "_asked",
+        "_emit",
+        "actions",
+        "address",
+        "agent_name",
+        "call_id",
+        "run",
+        "tool_name",
+    )
 
     def __init__(
         self,
@@ -33,8 +45,38 @@ class ToolContext:
         self.agent_name = agent_name
         self.tool_name = tool_name
         self.call_id = call_id
+        self.address = (*run.address, f"{tool_name}:{call_id}")
+        """The agent and tool-call segments down to this call (interrupts are addressed by it)."""
         self.actions: list[AgentAction] = []
         self._emit = emit
+        self._asked = 0
+
+    @property
+    def answer(self) -> Any:
+        """The answer to this call's first interrupt, when the run was resumed with one.
+
+        ``None`` on the first run: a tool that raises :class:`~adk.Interrupt`
+        is called again on resume and finds the answer here.
+        """
+        return self.run.journal.answers.get(interrupt_id(self.address, "0"))
+
+    def interrupt(self, info: Any) -> Any:
+        """Ask for an answer: return it when resuming with one, else pause the run.
+
+        Each call is a separate question (first, second, ...), so a tool can
+        ask several in turn; code before each question runs again on resume.
+        """
+        key = str(self._asked)
+        self._asked += 1
+        answers = self.run.journal.answers
+        found = answers.get(interrupt_id(self.address, key), _NO_ANSWER)
+        if found is not _NO_ANSWER:
+            return found
+        raise Interrupt(info, key=key)
+
+    def interrupt_key(self) -> str:
+        """The key a bare ``raise Interrupt(info)`` gets: the next question's number."""
+        return str(self._asked)
 
     async def emit(self, event: AgentEvent) -> None:
         """Forward ``event`` to the calling agent's stream (tools with ``emits_events``).
@@ -144,6 +186,7 @@ class BaseTool:
         self.name = name
         self.description = description
         self.return_directly = return_directly
+        self.requires_approval: bool | Callable[[dict[str, Any]], bool] = False
         self._spec = ToolSpec(
             name=name,
             description=description,

@@ -86,6 +86,8 @@ class FunctionTool(BaseTool):
     - Sync functions run in a worker thread by default so they neither block
       the event loop nor serialise concurrent tool calls; pass
       ``run_in_thread=False`` for cheap pure functions.
+    - ``requires_approval`` (True, or a predicate of the validated
+      arguments) pauses the run for a human decision before each call.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class FunctionTool(BaseTool):
         description: str | None = None,
         return_directly: bool = False,
         run_in_thread: bool = True,
+        requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"FunctionTool needs a callable, got {fn!r}")
@@ -122,6 +125,7 @@ class FunctionTool(BaseTool):
             schema,
             return_directly=return_directly,
         )
+        self.requires_approval = requires_approval
 
     def _build_model(
         self, tool_name: str, fn: Callable[..., Any], docs: dict[str, str]
@@ -240,6 +244,7 @@ def tool(
     description: str | None = None,
     return_directly: bool = False,
     run_in_thread: bool = True,
+    requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
@@ -251,8 +256,9 @@ def tool(
     description: str | None = None,
     return_directly: bool = False,
     run_in_thread: bool = True,
+    requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
-    """Make a function a tool: ``@tool`` or ``@tool(name=..., return_directly=True)``."""
+    """Make a function a tool: ``@tool`` or ``@tool(name=..., requires_approval=True)``."""
 
     def wrap(f: Callable[..., Any]) -> FunctionTool:
         return FunctionTool(
@@ -261,6 +267,7 @@ def tool(
             description=description,
             return_directly=return_directly,
             run_in_thread=run_in_thread,
+            requires_approval=requires_approval,
         )
 
     return wrap(fn) if fn is not None else wrap

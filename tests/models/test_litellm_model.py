@@ -329,8 +329,11 @@ async def test_missing_api_key_is_an_authentication_error_without_retries(
 async def test_bad_request_and_context_window_are_not_retried(server: OpenAIServer) -> None:
     server.enqueue(
         Reply.error(400, "unknown parameter 'foo'"),
-        Reply.error(400, "This model's maximum context length is 8192 tokens.",
-                    code="context_length_exceeded"),
+        Reply.error(
+            400,
+            "This model's maximum context length is 8192 tokens.",
+            code="context_length_exceeded",
+        ),
     )
     model = make_model(server)
 
@@ -348,7 +351,9 @@ async def test_bad_request_and_context_window_are_not_retried(server: OpenAIServ
 async def test_refused_connection_raises_connection_error() -> None:
     port = closed_port()
     model = LiteLLMModel(
-        "openai/test-model", api_base=f"http://127.0.0.1:{port}/v1", api_key="test",
+        "openai/test-model",
+        api_base=f"http://127.0.0.1:{port}/v1",
+        api_key="test",
         retry=RetryPolicy(max_retries=1, initial_backoff=0.01),
     )
 
@@ -447,7 +452,9 @@ def test_messages_in_openai_format() -> None:
     )
 
     openai_call = {
-        "id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "add", "arguments": '{"a": 1}'},
     }
     assert sent == [
         {"role": "user", "content": "hi", "name": "ann"},
@@ -467,8 +474,12 @@ def test_anthropic_style_cached_tokens_are_read() -> None:
 def test_plain_dict_answers_and_empty_chunks() -> None:
     raw = {
         "model": "m",
-        "choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"text": "b"}]},
-                     "finish_reason": "stop"}],
+        "choices": [
+            {
+                "message": {"content": [{"type": "text", "text": "a"}, {"text": "b"}]},
+                "finish_reason": "stop",
+            }
+        ],
     }
 
     response = response_from_litellm(raw, "default")

@@ -89,7 +89,11 @@ class Reply:
 
     @classmethod
     def call(
-        cls, name: str, arguments: Mapping[str, Any] | str = "{}", *, id: str | None = None,
+        cls,
+        name: str,
+        arguments: Mapping[str, Any] | str = "{}",
+        *,
+        id: str | None = None,
         **options: Any,
     ) -> Reply:
         """An answer calling one tool; ``arguments`` is a mapping or JSON text."""
@@ -182,8 +186,10 @@ class OpenAIServer:
         self._stopping.clear()
         self._httpd = _HTTPServer(self._address, _RequestHandler, self)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"openai-server-{self.port}", daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"openai-server-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -323,10 +329,16 @@ class OpenAIServer:
         for index, call in enumerate(reply.tool_calls):
             head = {"name": call.name, "arguments": ""}
             yield chunk(
-                {"tool_calls": [
-                    {"index": index, "id": _call_id(call, index), "type": "function",
-                     "function": head}
-                ]}
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": _call_id(call, index),
+                            "type": "function",
+                            "function": head,
+                        }
+                    ]
+                }
             )
             for piece in _pieces(call.arguments, size):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})

@@ -1,0 +1,240 @@
+"""Writing and reading a run's records in a checkpoint store.
+
+Layout, in the namespace ``run:<run id>``:
+
+- ``meta``: format version, root agent, agent-tree signature, root input,
+  session values at the start, streaming mode, durability (written once);
+- ``j:<n>``: journal chunks, append-only (completed calls, delivered-event
+  counts);
+- ``cp:<n>``: one small record per checkpoint (pending interrupts, answers
+  given so far, the journal length it covers);
+- ``head``: the run's latest status; ``claim:<...>``: single-shot resume claims.
+
+Each piece of state is written once: a checkpoint never copies the journal,
+and an agent tool's inner run journals into the same run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from adk.agents.tree import AgentTree
+from adk.events import InterruptInfo
+from adk.messages import Message
+from adk.runner.journal import Durability, JournalSink, RunJournal, decode_message, encode_message
+from adk.runner.serde import CheckpointError, dumps, loads
+from adk.runner.stores.base import CheckpointStore
+
+
+class CheckpointNotFound(CheckpointError):
+    """No checkpoint (or run) with this id is in the store (or it expired)."""
+
+
+class CheckpointAlreadyResumed(CheckpointError):
+    """This checkpoint was already resumed (a checkpoint can be resumed once)."""
+
+
+class CheckpointMismatch(CheckpointError):
+    """The checkpoint was written by an agent tree that differs from the Runner's."""
+
+
+def namespace(run_id: str) -> str:
+    """The store namespace of ``run_id``."""
+    return f"run:{run_id}"
+
+
+def tree_signature(tree: AgentTree) -> list[list[str]]:
+    """Name and type of every agent of ``tree``, root first."""
+    signature = []
+    for name in tree.names():
+        agent = tree.get(name)
+        signature.append([name, type(agent).__qualname__])
+    return signature
+
+
+def check_tree(stored: Sequence[Sequence[str]], tree: AgentTree) -> None:
+    """Raise :class:`CheckpointMismatch` naming every difference between the two trees."""
+    before = {name: kind for name, kind in stored}
+    now = {name: kind for name, kind in tree_signature(tree)}
+    problems = []
+    for name, kind in before.items():
+        if name not in now:
+            problems.append(f"agent {name!r} ({kind}) is no longer in the tree")
+        elif now[name] != kind:
+            problems.append(f"agent {name!r} was a {kind}, is now a {now[name]}")
+    for name, kind in now.items():
+        if name not in before:
+            problems.append(f"agent {name!r} ({kind}) is new")
+    if stored and stored[0][0] != tree.root.name:
+        problems.insert(0, f"root agent was {stored[0][0]!r}, is now {tree.root.name!r}")
+    if problems:
+        raise CheckpointMismatch(
+            "the checkpoint does not match this Runner's agent tree: " + "; ".join(problems)
+        )
+
+
+def split_checkpoint_id(checkpoint_id: str) -> tuple[str, int | None]:
+    """``(run id, checkpoint number)``; a bare run id gives ``(run id, None)``."""
+    run_id, sep, number = checkpoint_id.rpartition("/")
+    if sep and number.isdigit():
+        return run_id, int(number)
+    return checkpoint_id, None
+
+
+class Checkpointer(JournalSink):
+    """Persists one run: metadata, journal chunks, checkpoints and status."""
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        run_id: str,
+        meta: dict[str, Any],
+        *,
+        ttl: float | None = None,
+        next_chunk: int = 0,
+        next_checkpoint: int = 1,
+        meta_written: bool = False,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.namespace = namespace(run_id)
+        self._meta = meta
+        self.ttl = ttl
+        self.next_chunk = next_chunk
+        self.next_checkpoint = next_checkpoint
+        self.meta_written = meta_written
+
+    async def _put(self, name: str, value: Any) -> None:
+        await self.store.put(self.namespace, name, dumps(value), ttl=self.ttl)
+
+    async def ensure_meta(self) -> None:
+        """Write the run's metadata once, before anything that refers to it."""
+        if not self.meta_written:
+            await self._put("meta", self._meta)
+            self.meta_written = True
+
+    async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
+        """Append one journal chunk."""
+        await self.ensure_meta()
+        name = f"j:{self.next_chunk:010d}"
+        self.next_chunk += 1
+        await self._put(name, {"r": records, "d": delivered})
+
+    async def checkpoint(self, journal: RunJournal, interrupts: Sequence[InterruptInfo]) -> str:
+        """Flush the journal and write a checkpoint for ``interrupts``; returns its id."""
+        await self.ensure_meta()
+        await journal.flush()
+        number = self.next_checkpoint
+        self.next_checkpoint += 1
+        checkpoint_id = f"{self.run_id}/{number}"
+        record = {
+            "id": checkpoint_id,
+            "chunks": self.next_chunk,
+            "interrupts": [i.model_dump(mode="python") for i in interrupts],
+            "answers": journal.answers,
+            "created": time.time(),
+        }
+        await self._put(f"cp:{number:06d}", record)
+        await self._put("head", {"status": "interrupted", "checkpoint": checkpoint_id})
+        return checkpoint_id
+
+    async def finish(self, journal: RunJournal, status: str) -> None:
+        """Record that the run ended (only for runs that have records in the store)."""
+        if self.meta_written or journal.durability == "step":
+            await journal.flush()
+            await self._put("head", {"status": status})
+
+
+def new_meta(
+    *,
+    root: str,
+    tree: AgentTree,
+    root_input: Sequence[Message],
+    values: bytes,
+    streaming: bool,
+    durability: Durability,
+    session_id: str,
+) -> dict[str, Any]:
+    """The metadata record of a new run (``values`` already encoded, checked up front)."""
+    return {
+        "root": root,
+        "tree": tree_signature(tree),
+        "input": [encode_message(m) for m in root_input],
+        "values": values,
+        "streaming": streaming,
+        "durability": durability,
+        "session_id": session_id,
+        "created": time.time(),
+    }
+
+
+class LoadedRun:
+    """Everything read back from the store to resume a run."""
+
+    def __init__(
+        self,
+        run_id: str,
+        meta: dict[str, Any],
+        chunks: list[dict[str, Any]],
+        checkpoint: dict[str, Any] | None,
+        checkpoint_count: int,
+        status: str,
+        claims: frozenset[str] = frozenset(),
+    ) -> None:
+        self.claims = claims
+        """Names of the resume claims already taken (``claim:cp:<n>``, ``claim:j:<n>``)."""
+        self.run_id = run_id
+        self.meta = meta
+        self.chunks = chunks
+        self.checkpoint = checkpoint
+        self.checkpoint_count = checkpoint_count
+        self.status = status
+
+    @property
+    def root_input(self) -> list[Message]:
+        """The messages the run started with."""
+        return [decode_message(m) for m in self.meta["input"]]
+
+    @property
+    def pending(self) -> list[InterruptInfo]:
+        """The interrupts the checkpoint waits on."""
+        if self.checkpoint is None:
+            return []
+        return [InterruptInfo.model_validate(i) for i in self.checkpoint["interrupts"]]
+
+    def session_values(self) -> dict[str, Any]:
+        """The session values the run started with."""
+        values = loads(self.meta["values"], f"session values of run {self.run_id!r}")
+        return dict(values)
+
+
+async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedRun:
+    """Read a run's records: by checkpoint id (``<run>/<n>``) or by run id (its latest state)."""
+    run_id, number = split_checkpoint_id(checkpoint_or_run_id)
+    records: Mapping[str, bytes] = dict(await store.scan(namespace(run_id)))
+    if "meta" not in records:
+        raise CheckpointNotFound(
+            f"no run {run_id!r} in the checkpoint store (never checkpointed, deleted or expired)"
+        )
+    where = f"run {run_id!r}"
+    meta = loads(records["meta"], f"metadata of {where}")
+    chunks = [
+        loads(data, f"journal chunk {name} of {where}")
+        for name, data in sorted(records.items())
+        if name.startswith("j:")
+    ]
+    checkpoints = sorted(name for name in records if name.startswith("cp:"))
+    head = loads(records["head"], f"status of {where}") if "head" in records else {}
+    status = str(head.get("status", "running"))
+    checkpoint = None
+    if number is not None:
+        name = f"cp:{number:06d}"
+        if name not in records:
+            raise CheckpointNotFound(f"no checkpoint {checkpoint_or_run_id!r} in run {run_id!r}")
+        checkpoint = loads(records[name], f"checkpoint {checkpoint_or_run_id!r}")
+    elif checkpoints:
+        checkpoint = loads(records[checkpoints[-1]], f"checkpoint {checkpoints[-1]} of {where}")
+    claims = frozenset(name for name in records if name.startswith("claim:"))
+    return LoadedRun(run_id, meta, chunks, checkpoint, len(checkpoints), status, claims)

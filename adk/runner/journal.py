@@ -1,0 +1,217 @@
+"""The run journal: what completed, so a resumed run replays instead of repeating.
+
+A resumed run executes its agents again from the start. Every model call
+and tool call has a deterministic key (the address of the agent invocation
+plus the iteration and call index); when the journal holds a result for
+that key, the result is used and nothing is called. Per agent invocation
+the journal also counts the events already delivered, so a replay does not
+hand the same events to the caller twice.
+
+Records are buffered in memory and appended to the store as chunks: at
+every interrupt (durability ``"interrupt"``), or after every completed
+call (durability ``"step"``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any, Literal
+
+import anyio
+
+from adk.events import AgentAction
+from adk.messages import Message
+
+Durability = Literal["interrupt", "step"]
+
+# Session-value writes made while a tool call runs are journaled with its result, so a
+# replay that skips the call still re-applies them. Nested calls (agent tools) record
+# into every enclosing call's dict.
+_RECORDERS: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.ContextVar(
+    "adk_session_recorders", default=()
+)
+
+
+def record_session_write(key: str, value: Any) -> None:
+    """Note a session-value write for every tool call currently running in this task."""
+    for recorder in _RECORDERS.get():
+        recorder[key] = value
+
+
+def start_recording() -> tuple[dict[str, Any], contextvars.Token[tuple[dict[str, Any], ...]]]:
+    """Begin recording session writes for one tool call."""
+    updates: dict[str, Any] = {}
+    token = _RECORDERS.set((*_RECORDERS.get(), updates))
+    return updates, token
+
+
+def stop_recording(token: contextvars.Token[tuple[dict[str, Any], ...]]) -> None:
+    """End recording started by :func:`start_recording`."""
+    _RECORDERS.reset(token)
+
+
+class ToolRecord:
+    """A completed tool call as journaled."""
+
+    __slots__ = ("actions", "content", "failed", "return_directly", "seq", "updates")
+
+    def __init__(
+        self,
+        content: str,
+        *,
+        failed: bool,
+        return_directly: bool,
+        actions: list[AgentAction],
+        updates: dict[str, Any],
+        seq: int = 0,
+    ) -> None:
+        self.content = content
+        self.failed = failed
+        self.return_directly = return_directly
+        self.actions = actions
+        self.updates = updates
+        self.seq = seq
+
+    def encode(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"t": self.content}
+        if self.failed:
+            data["f"] = True
+        if self.return_directly:
+            data["rd"] = True
+        if self.actions:
+            data["a"] = [a.model_dump(exclude_defaults=True) for a in self.actions]
+        if self.updates:
+            data["u"] = self.updates
+        return data
+
+    @classmethod
+    def decode(cls, data: dict[str, Any], seq: int) -> ToolRecord:
+        return cls(
+            data["t"],
+            failed=bool(data.get("f")),
+            return_directly=bool(data.get("rd")),
+            actions=[AgentAction.model_validate(a) for a in data.get("a", ())],
+            updates=dict(data.get("u", {})),
+            seq=seq,
+        )
+
+
+def encode_message(message: Message) -> dict[str, Any]:
+    """A compact, msgpack-friendly form of ``message``."""
+    return message.model_dump(exclude_defaults=True)
+
+
+def decode_message(data: dict[str, Any]) -> Message:
+    """The message :func:`encode_message` encoded."""
+    return Message.model_validate(data)
+
+
+class JournalSink:
+    """Where the journal's chunks go (the Runner's checkpoint writer implements it)."""
+
+    async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
+        """Persist one chunk of records and delivered-event counts."""
+        raise NotImplementedError
+
+
+class RunJournal:
+    """The journal and replay state of one run (shared by its agent-tool sub-runs)."""
+
+    def __init__(
+        self,
+        *,
+        durability: Durability = "interrupt",
+        answers: dict[str, Any] | None = None,
+    ) -> None:
+        self.durability = durability
+        self.answers: dict[str, Any] = dict(answers or {})
+        self._models: dict[str, Message] = {}
+        self._tools: dict[str, ToolRecord] = {}
+        self._seq = 0
+        self._unflushed: list[list[Any]] = []
+        self.delivered_before: dict[str, int] = {}
+        self.produced: dict[str, int] = {}
+        self._occurrences: dict[str, int] = {}
+        self.sink: JournalSink | None = None
+        self._lock = anyio.Lock()
+
+    # -- loading a previous execution ------------------------------------------------
+
+    def load_chunk(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
+        """Fold one stored chunk in (chunks are loaded in order)."""
+        for key, kind, data in records:
+            self._seq += 1
+            if kind == "m":
+                self._models[key] = decode_message(data)
+            else:
+                self._tools[key] = ToolRecord.decode(data, self._seq)
+        for invocation, count in delivered.items():
+            if count > self.delivered_before.get(invocation, 0):
+                self.delivered_before[invocation] = count
+
+    @property
+    def size(self) -> int:
+        """How many calls the journal holds."""
+        return len(self._models) + len(self._tools)
+
+    # -- addresses and events ---------------------------------------------------------
+
+    def occurrence(self, address: str) -> int:
+        """How many agents started at ``address`` before this one (0 for the first)."""
+        count = self._occurrences.get(address, 0)
+        self._occurrences[address] = count + 1
+        return count
+
+    def count_event(self, invocation: str, seq: int) -> bool:
+        """Count one delivered event; True if the previous execution already delivered it."""
+        self.produced[invocation] = seq + 1
+        return seq < self.delivered_before.get(invocation, 0)
+
+    def delivered_updates(self) -> dict[str, int]:
+        """Invocations whose delivered count grew in this execution."""
+        before = self.delivered_before
+        return {k: v for k, v in self.produced.items() if v > before.get(k, 0)}
+
+    # -- calls --------------------------------------------------------------------------
+
+    def model_result(self, key: str) -> Message | None:
+        """The journaled reply of model call ``key``, if it completed before."""
+        return self._models.get(key)
+
+    def tool_result(self, key: str) -> ToolRecord | None:
+        """The journaled outcome of tool call ``key``, if it completed before."""
+        return self._tools.get(key)
+
+    async def record_model(self, key: str, message: Message) -> None:
+        """Journal a completed model call."""
+        self._seq += 1
+        self._models[key] = message
+        await self._add([key, "m", encode_message(message)])
+
+    async def record_tool(self, key: str, record: ToolRecord) -> None:
+        """Journal a completed tool call."""
+        self._seq += 1
+        record.seq = self._seq
+        self._tools[key] = record
+        await self._add([key, "t", record.encode()])
+
+    async def _add(self, entry: list[Any]) -> None:
+        self._unflushed.append(entry)
+        if self.durability == "step" and self.sink is not None:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Append everything not yet stored as one chunk (no-op when nothing is new)."""
+        async with self._lock:
+            if self.sink is None:
+                return
+            records, self._unflushed = self._unflushed, []
+            delivered = self.delivered_updates()
+            if not records and not delivered:
+                return
+            try:
+                await self.sink.append(records, delivered)
+            except BaseException:
+                self._unflushed = records + self._unflushed
+                raise
+            self.delivered_before.update(delivered)

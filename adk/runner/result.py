@@ -1,0 +1,76 @@
+"""RunResult: what a finished (or paused) run hands back."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from adk.events import AgentEvent, ErrorInfo, InterruptInfo
+from adk.messages import Message, Usage
+
+
+class RunResult:
+    """The outcome of a run: its non-partial events, final message, usage, and pending interrupts.
+
+    A run paused on interrupts ends with the Runner's interrupt event:
+    :attr:`interrupts` lists what must be answered and :attr:`checkpoint_id`
+    is what to pass to :meth:`Runner.resume`.
+    """
+
+    __slots__ = ("events", "run_id", "session_values")
+
+    def __init__(
+        self, run_id: str, events: list[AgentEvent], session_values: MutableMapping[str, Any]
+    ) -> None:
+        self.run_id = run_id
+        self.events = events
+        self.session_values = session_values
+
+    @property
+    def output(self) -> Message | None:
+        """The last message of the run (the final answer), if any."""
+        for event in reversed(self.events):
+            if event.message is not None:
+                return event.message
+        return None
+
+    @property
+    def text(self) -> str:
+        """The final answer's text ("" if the run produced no message)."""
+        output = self.output
+        return output.content if output is not None else ""
+
+    @property
+    def errors(self) -> list[ErrorInfo]:
+        """Errors the run contained without failing (e.g. a failed parallel branch)."""
+        return [event.error for event in self.events if event.error is not None]
+
+    @property
+    def interrupts(self) -> tuple[InterruptInfo, ...]:
+        """The interrupts the run is paused on (empty if it finished)."""
+        last = self.events[-1] if self.events else None
+        action = last.action if last is not None else None
+        if action is not None and action.interrupted and action.interrupted.checkpoint_id:
+            return action.interrupted.interrupts
+        return ()
+
+    @property
+    def checkpoint_id(self) -> str | None:
+        """The checkpoint to resume from, when the run is paused on interrupts."""
+        last = self.events[-1] if self.events else None
+        if last is not None and last.action is not None and last.action.interrupted is not None:
+            return last.action.interrupted.checkpoint_id
+        return None
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens used by every model call of the run."""
+        total = Usage()
+        for event in self.events:
+            message = event.message
+            if message is not None and message.usage is not None:
+                total = total + message.usage
+        return total
+
+    def __repr__(self) -> str:
+        return f"RunResult(run_id={self.run_id!r}, events={len(self.events)}, text={self.text!r})"

@@ -1,0 +1,68 @@
+"""InMemoryStore: checkpoints in a dict, for tests and single-process apps."""
+
+from __future__ import annotations
+
+import time
+
+
+class InMemoryStore:
+    """Keeps records in process memory; nothing survives the process.
+
+    Safe for concurrent use from one event loop (each operation is atomic
+    because it never awaits).
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, tuple[bytes, float | None]]] = {}
+
+    def _live(self, namespace: str) -> dict[str, tuple[bytes, float | None]]:
+        records = self._data.get(namespace)
+        if not records:
+            return {}
+        now = time.time()
+        expired = [
+            name for name, (_, until) in records.items() if until is not None and until <= now
+        ]
+        for name in expired:
+            del records[name]
+        return records
+
+    async def get(self, namespace: str, name: str) -> bytes | None:
+        """The record, or None."""
+        record = self._live(namespace).get(name)
+        return record[0] if record is not None else None
+
+    async def put(
+        self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
+    ) -> None:
+        """Write a record."""
+        until = time.time() + ttl if ttl else None
+        self._data.setdefault(namespace, {})[name] = (bytes(data), until)
+
+    async def put_if_absent(
+        self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
+    ) -> bool:
+        """Write a record unless it exists."""
+        if name in self._live(namespace):
+            return False
+        await self.put(namespace, name, data, ttl=ttl)
+        return True
+
+    async def scan(self, namespace: str, prefix: str = "") -> list[tuple[str, bytes]]:
+        """Live records whose name starts with ``prefix``, sorted."""
+        records = self._live(namespace)
+        return sorted((n, r[0]) for n, r in records.items() if n.startswith(prefix))
+
+    async def delete(self, namespace: str, name: str | None = None) -> None:
+        """Delete a record or a namespace."""
+        if name is None:
+            self._data.pop(namespace, None)
+        else:
+            self._data.get(namespace, {}).pop(name, None)
+
+    async def namespaces(self, prefix: str = "") -> list[str]:
+        """Namespaces with live records."""
+        return sorted(ns for ns in list(self._data) if ns.startswith(prefix) and self._live(ns))
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,65 @@
+"""Fixtures that open each checkpoint store against real backends.
+
+Redis and PostgreSQL tests talk to the servers on loopback. When a server is
+down they skip, unless ADK_REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from adk import InMemoryStore, PostgresStore, RedisStore, SQLiteStore
+from adk.runner.stores.base import CheckpointStore
+
+REDIS_URL = os.environ.get("ADK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_DSN = os.environ.get("ADK_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
+
+
+def service_unavailable(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable: {exc}"
+    if os.environ.get("ADK_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+async def open_test_store(kind: str, tmp_path: Path) -> CheckpointStore:
+    """A fresh, isolated store of ``kind`` (unique key prefix / table per test)."""
+    unique = uuid.uuid4().hex[:10]
+    if kind == "memory":
+        return InMemoryStore()
+    if kind == "sqlite":
+        return SQLiteStore(tmp_path / "checkpoints.db")
+    if kind == "redis":
+        store = RedisStore(REDIS_URL, key_prefix=f"adktest:{unique}:")
+        try:
+            await store.namespaces()
+        except Exception as exc:
+            service_unavailable("Redis", exc)
+        return store
+    if kind == "postgres":
+        pg = PostgresStore(POSTGRES_DSN, table=f"adk_test_{unique}")
+        try:
+            await pg.namespaces()
+        except Exception as exc:
+            service_unavailable("PostgreSQL", exc)
+        return pg
+    raise ValueError(kind)
+
+
+async def dispose(store: CheckpointStore) -> None:
+    if isinstance(store, RedisStore):
+        for ns in await store.namespaces():
+            await store.delete(ns)
+    if isinstance(store, PostgresStore):
+        conn = await store._connection()
+        await conn.execute(f"DROP TABLE IF EXISTS {store.table}")
+    await store.close()
+
+
+StoreFactory = Callable[[], AsyncIterator[CheckpointStore]]

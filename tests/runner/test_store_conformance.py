@@ -1,0 +1,90 @@
+"""One conformance suite, the same assertions, against all four checkpoint stores."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from adk.runner.stores.base import CheckpointStore
+from tests.runner.stores import STORE_KINDS, dispose, open_test_store
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
+    opened = await open_test_store(request.param, tmp_path)
+    try:
+        yield opened
+    finally:
+        await dispose(opened)
+
+
+async def test_put_get_overwrite_and_missing(store: CheckpointStore) -> None:
+    assert await store.get("run:a", "meta") is None
+    await store.put("run:a", "meta", b"one")
+    assert await store.get("run:a", "meta") == b"one"
+    await store.put("run:a", "meta", b"two\x00\xff")
+    assert await store.get("run:a", "meta") == b"two\x00\xff"
+    assert await store.get("run:b", "meta") is None
+
+
+async def test_scan_is_sorted_and_filtered_by_prefix(store: CheckpointStore) -> None:
+    for name in ["j:0000000002", "j:0000000000", "meta", "j:0000000001", "cp:1"]:
+        await store.put("run:x", name, name.encode())
+    await store.put("run:y", "j:0000000000", b"other run")
+    chunks = await store.scan("run:x", "j:")
+    assert [name for name, _ in chunks] == ["j:0000000000", "j:0000000001", "j:0000000002"]
+    assert chunks[0][1] == b"j:0000000000"
+    assert [name for name, _ in await store.scan("run:x")] == sorted(
+        ["j:0000000002", "j:0000000000", "meta", "j:0000000001", "cp:1"]
+    )
+    assert await store.scan("run:none") == []
+
+
+async def test_put_if_absent_writes_once(store: CheckpointStore) -> None:
+    assert await store.put_if_absent("run:c", "claim", b"first") is True
+    assert await store.put_if_absent("run:c", "claim", b"second") is False
+    assert await store.get("run:c", "claim") == b"first"
+
+
+async def test_concurrent_put_if_absent_has_exactly_one_winner(store: CheckpointStore) -> None:
+    results: list[bool] = []
+
+    async def contender(i: int) -> None:
+        results.append(await store.put_if_absent("run:race", "claim:cp", str(i).encode()))
+
+    async with anyio.create_task_group() as group:
+        for i in range(20):
+            group.start_soon(contender, i)
+    assert results.count(True) == 1 and len(results) == 20
+
+
+async def test_delete_record_and_namespace_and_list_namespaces(store: CheckpointStore) -> None:
+    await store.put("run:1", "a", b"1")
+    await store.put("run:1", "b", b"2")
+    await store.put("run:2", "a", b"3")
+    await store.put("other", "a", b"4")
+    assert await store.namespaces("run:") == ["run:1", "run:2"]
+    await store.delete("run:1", "a")
+    assert [n for n, _ in await store.scan("run:1")] == ["b"]
+    await store.delete("run:1")
+    assert await store.scan("run:1") == []
+    assert await store.namespaces("run:") == ["run:2"]
+
+
+async def test_ttl_expires_records(store: CheckpointStore) -> None:
+    await store.put("run:t", "short", b"x", ttl=0.3)
+    await store.put("run:keep", "long", b"y")
+    assert await store.get("run:t", "short") == b"x"
+    await anyio.sleep(0.6)
+    assert await store.get("run:t", "short") is None
+    assert await store.scan("run:t") == []
+    assert await store.get("run:keep", "long") == b"y"
+    # an expired claim no longer blocks a new one
+    await store.put("run:t2", "claim", b"old", ttl=0.3)
+    await anyio.sleep(0.6)
+    assert await store.put_if_absent("run:t2", "claim", b"new") is True
