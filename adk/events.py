@@ -157,16 +157,6 @@ class AgentEvent(BaseModel):
     output: AgentOutput | None = None
     action: AgentAction | None = None
     error: ErrorInfo | None = None
-    _replayed: bool = PrivateAttr(default=False)
-
-    @property
-    def replayed(self) -> bool:
-        """True for an event a resumed run produced again while replaying its journal.
-
-        The Runner does not hand replayed events to the caller (they were
-        delivered before the checkpoint); composite agents still see them.
-        """
-        return self._replayed
 
     @property
     def message(self) -> Message | None:

@@ -52,6 +52,11 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.inf
 
 
+def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
+    """Per-repeat ratios of two equally long series (cases timed in the same repeat)."""
+    return [ratio(a, b) for a, b in zip(numerators, denominators, strict=True)]
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -144,14 +149,23 @@ def _wall_ms_env(argv: list[str], env: dict[str, str] | None, cwd: str | None) -
 
 
 def profile_async(
-    fn: Callable[[], Awaitable[Any]], *, runs: int, warmup: int = 50, top: int = 25
+    fn: Callable[[], Awaitable[Any]],
+    *,
+    runs: int,
+    warmup: int = 50,
+    top: int = 25,
+    sort: str = "cum",
 ) -> str:
     """cProfile ``runs`` awaits of ``fn`` (after ``warmup``); return a per-run report.
 
-    The report lists the ``top`` functions by cumulative time, in µs per run
-    (cProfile's own overhead inflates absolute figures, roughly 2-3x for
-    call-heavy code; read them as shares, not as timings).
+    The report lists the ``top`` functions by cumulative time (``sort="cum"``)
+    or by own time (``sort="own"``), in µs per run (cProfile's own overhead
+    inflates absolute figures, roughly 2-3x for call-heavy code; read them as
+    shares, not as timings). For coroutines, time spent suspended (sleeping,
+    waiting on another task) is not counted: a resumption is a new call.
     """
+    if sort not in ("cum", "own"):
+        raise ValueError(f"sort must be 'cum' or 'own', not {sort!r}")
 
     async def body(profiler: cProfile.Profile) -> None:
         for _ in range(warmup):
@@ -169,7 +183,7 @@ def profile_async(
         where = _short_path(filename)
         label = f"{where}:{line}({func})" if line else f"{func}"
         rows.append((cumtime / runs * 1e6, tottime / runs * 1e6, ncalls, label))
-    rows.sort(reverse=True)
+    rows.sort(key=(lambda row: row[0]) if sort == "cum" else (lambda row: row[1]), reverse=True)
     table = [
         [f"{cum:.1f}", f"{tot:.1f}", f"{calls / runs:.1f}", label]
         for cum, tot, calls, label in rows[:top]
@@ -256,6 +270,13 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isinf(value) or math.isnan(value) else round(value, 3)
     return value
+
+
+def adk_location() -> str:
+    """Where the measured ``adk`` package is imported from (call after importing it)."""
+    module = sys.modules.get("adk")
+    path = getattr(module, "__file__", None)
+    return os.path.dirname(path) if path else "(adk not imported)"
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:

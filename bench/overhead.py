@@ -25,6 +25,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (
+    adk_location,
     base_parser,
     emit_json,
     interleaved_async,
@@ -193,6 +194,7 @@ def main() -> None:
         f"{args.repeats} repeats x {args.runs} turns after {args.warmup} warm-up turns; "
         f"imports: {args.import_repeats} starts of {sys.executable}"
     )
+    print(f"adk measured: {adk_location()}")
     print()
     print_table(
         ["figure", "median", "min", "max", "target", "status"],

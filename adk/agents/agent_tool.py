@@ -97,7 +97,10 @@ class AgentTool(BaseTool):
                     for info in action.interrupted.interrupts:
                         pending.setdefault(info.id, info)
                 if self.emits_events:
-                    await ctx.emit(_observed(event))
+                    observed = _observed(event)
+                    if observed is not event and id(event) in inner.journal.replayed:
+                        inner.journal.replayed[id(observed)] = observed
+                    await ctx.emit(observed)
         if pending and not inner.failed:
             # The inner run paused: pause the caller too, with the same root causes.
             raise Interrupt.of_nested(list(pending.values()))

@@ -267,7 +267,8 @@ class ChatModelAgent(BaseAgent):
                 return
             final = self._turn_end(completed)
             if final is not None:
-                self._store_output(ctx, final.message.content)
+                if not any(action.transfer_to_agent for action in final.actions):
+                    self._store_output(ctx, final.message.content)
                 return
             messages = [*messages, reply, *[outcome.message for outcome in completed]]
         yield self.error_event(
@@ -294,10 +295,10 @@ class ChatModelAgent(BaseAgent):
                 await aclose()
 
     def _turn_end(self, outcomes: list[ToolOutcome]) -> ToolOutcome | None:
-        """The outcome that ends this turn (exit, transfer, return-directly), if any."""
+        """The outcome that ends this turn (exit, transfer, break-loop, return-directly)."""
         for outcome in outcomes:
             for action in outcome.actions:
-                if action.exit or action.transfer_to_agent is not None:
+                if action.exit or action.transfer_to_agent is not None or action.break_loop:
                     return outcome
         for outcome in outcomes:
             if not outcome.failed and (

@@ -75,17 +75,33 @@ def as_context(entry: HistoryEntry) -> Message | None:
 
 
 def default_history_rewriter(entries: Sequence[HistoryEntry], agent_name: str) -> list[Message]:
-    """Keep the root input and ``agent_name``'s own messages; turn others' into context."""
+    """Keep the root input and ``agent_name``'s own messages; turn others' into context.
+
+    Others' context that was recorded between one of the agent's own tool
+    calls and its results (parallel branches talk at the same time) is moved
+    after those results: chat APIs require tool results right after the call.
+    """
     messages: list[Message] = []
+    deferred: list[Message] = []
+    open_calls: set[str] = set()
     for entry in entries:
+        message = entry.message
         if entry.agent_name is None or entry.agent_name == agent_name:
-            messages.append(entry.message)
+            messages.append(message)
+            if message.role == "assistant" and message.tool_calls:
+                open_calls = {call.id for call in message.tool_calls}
+            elif message.role == "tool" and message.tool_call_id in open_calls:
+                open_calls.discard(message.tool_call_id)
+            if not open_calls and deferred:
+                messages.extend(deferred)
+                deferred.clear()
             continue
-        if entry.message.role == "system":
+        if message.role == "system":
             continue
         rewritten = as_context(entry)
         if rewritten is not None:
-            messages.append(rewritten)
+            (deferred if open_calls else messages).append(rewritten)
+    messages.extend(deferred)
     return messages
 
 

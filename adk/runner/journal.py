@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import anyio
 
-from adk.events import AgentAction
+from adk.events import AgentAction, AgentEvent
 from adk.messages import Message
 
 Durability = Literal["interrupt", "step"]
@@ -134,6 +134,12 @@ class RunJournal:
         self._occurrences: dict[str, int] = {}
         self.sink: JournalSink | None = None
         self._lock = anyio.Lock()
+        self.replayed: dict[int, AgentEvent] = {}
+        """Events produced again while replaying (delivered before the checkpoint), by ``id()``.
+
+        Holding the events keeps their ids unique; the Runner drops each one
+        instead of handing it to the caller again.
+        """
 
     # -- loading a previous execution ------------------------------------------------
 
@@ -186,14 +192,14 @@ class RunJournal:
         """Journal a completed model call."""
         self._seq += 1
         self._models[key] = message
-        await self._add([key, "m", encode_message(message)])
+        await self._add([key, "m", message])
 
     async def record_tool(self, key: str, record: ToolRecord) -> None:
         """Journal a completed tool call."""
         self._seq += 1
         record.seq = self._seq
         self._tools[key] = record
-        await self._add([key, "t", record.encode()])
+        await self._add([key, "t", record])
 
     async def _add(self, entry: list[Any]) -> None:
         self._unflushed.append(entry)
@@ -205,13 +211,18 @@ class RunJournal:
         async with self._lock:
             if self.sink is None:
                 return
-            records, self._unflushed = self._unflushed, []
+            pending, self._unflushed = self._unflushed, []
             delivered = self.delivered_updates()
-            if not records and not delivered:
+            if not pending and not delivered:
                 return
+            # Encoded only now: a run that never checkpoints never pays for it.
+            records = [
+                [key, kind, encode_message(value) if kind == "m" else value.encode()]
+                for key, kind, value in pending
+            ]
             try:
                 await self.sink.append(records, delivered)
             except BaseException:
-                self._unflushed = records + self._unflushed
+                self._unflushed = pending + self._unflushed
                 raise
             self.delivered_before.update(delivered)

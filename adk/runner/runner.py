@@ -391,6 +391,7 @@ class Runner:
     ) -> AsyncGenerator[AgentEvent, None]:
         """Run the root agent; filter replayed events; checkpoint if it paused."""
         pending: dict[str, InterruptInfo] = {}
+        replayed = journal.replayed
         agent_input = AgentInput(messages=list(ctx.root_input))
         async with aclosing(run_agent(self.agent, agent_input, ctx)) as stream:
             async for event in stream:
@@ -398,8 +399,9 @@ class Runner:
                 if action is not None and action.interrupted is not None:
                     for info in action.interrupted.interrupts:
                         pending.setdefault(info.id, info)
-                if not event._replayed:
-                    yield event
+                if replayed and replayed.pop(id(event), None) is event:
+                    continue
+                yield event
         if pending and not ctx.failed:
             interrupts = tuple(pending.values())
             checkpoint_id = await checkpointer.checkpoint(journal, interrupts)

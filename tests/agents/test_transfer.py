@@ -194,3 +194,22 @@ def test_transfer_configuration_errors() -> None:
             return agent_name
 
         ChatModelAgent("a", model=ScriptedModel([]), tools=[transfer_to_agent])
+
+
+async def test_a_chain_of_transfers_on_first_calls_keeps_each_agents_own_results() -> None:
+    leaf = ChatModelAgent("leaf", model=ScriptedModel(["leaf answers"]), output_key="leaf_out")
+    mid = ChatModelAgent(
+        "mid", model=ScriptedModel([transfer("leaf")]), sub_agents=[leaf], output_key="mid_out"
+    )
+    top = ChatModelAgent("top", model=ScriptedModel([transfer("mid")]), sub_agents=[mid])
+    values: dict[str, Any] = {}
+    events = await events_of(Runner(top), session_values=values)
+    assert trace(events) == [
+        "top calls:transfer_to_agent",
+        "top result:Successfully transferred to agent [mid] <transfer:mid>",
+        "top/mid calls:transfer_to_agent",
+        "top/mid result:Successfully transferred to agent [leaf] <transfer:leaf>",
+        "top/mid/leaf leaf answers",
+    ]
+    # a transfer is not an answer: output_key is only set by the agent that answered
+    assert values == {"leaf_out": "leaf answers"}

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import pytest
@@ -282,3 +284,65 @@ async def test_one_agent_reused_in_two_trees_and_many_concurrent_runs() -> None:
         ]
         assert sorted(results[f"two-{i}"][:2]) == [f"two/shared:echo two-{i}", "two/side:side here"]
         assert results[f"two-{i}"][2] == f"echo two-{i}"
+
+
+async def test_cancelling_a_run_cancels_every_branch_and_leaves_no_task_behind() -> None:
+    started: list[str] = []
+    cleaned: list[str] = []
+
+    async def slow(
+        self: BaseAgent, input: AgentInput, ctx: RunContext
+    ) -> AsyncIterator[AgentEvent]:
+        started.append(self.name)
+        try:
+            await anyio.sleep(10)
+            yield self.text_event(ctx, "never")
+        finally:
+            cleaned.append(self.name)
+
+    runner = Runner(ParallelAgent("p", [Custom(f"b{i}", slow) for i in range(5)]))
+    before = len(asyncio.all_tasks())
+    with anyio.move_on_after(0.2) as scope:
+        await runner.invoke("go")
+    assert scope.cancelled_caught
+    assert sorted(started) == sorted(cleaned) == [f"b{i}" for i in range(5)]
+    assert len(asyncio.all_tasks()) == before
+    # the runner and agents are reusable after a cancelled run
+    quick = Runner(ParallelAgent("p", [Say("x"), Say("y")]))
+    assert len((await quick.invoke("go")).events) == 2
+
+
+async def test_parallel_context_never_splits_an_agents_tool_call_from_its_results() -> None:
+    from adk import ToolCall, tool
+
+    @tool
+    async def slow_lookup(q: str) -> str:
+        """Look up slowly."""
+        await anyio.sleep(0.05)
+        return f"found {q}"
+
+    def script(request: Any) -> Any:
+        last = request.messages[-1]
+        if last.role == "tool":
+            return "worker done"
+        return ToolCall.of("slow_lookup", q="x")
+
+    worker_model = ScriptedModel(script)
+    worker = ChatModelAgent("worker", model=worker_model, tools=[slow_lookup])
+
+    async def chatter(
+        self: BaseAgent, input: AgentInput, ctx: RunContext
+    ) -> AsyncIterator[AgentEvent]:
+        for i in range(3):
+            await anyio.sleep(0.02)
+            yield self.text_event(ctx, f"chat {i}")
+
+    loop = LoopAgent(
+        "loop", [ParallelAgent("p", [worker, Custom("chatter", chatter)])], max_iterations=2
+    )
+    await events_of(Runner(loop))
+    for request in worker_model.requests:
+        roles = [m.role for m in request.messages]
+        for i, message in enumerate(request.messages):
+            if message.role == "assistant" and message.tool_calls:
+                assert roles[i + 1] == "tool", roles
