@@ -215,6 +215,7 @@ class ChatModelAgent(BaseAgent):
                     agent_name=self.name,
                     agent_path=run_path,
                     stage=self.stage,
+                    call_id=f"{run_id}:{call_key}",
                 )
                 if streaming:
                     assembler = ChunkAssembler()

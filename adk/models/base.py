@@ -42,6 +42,8 @@ class ModelRequest:
     agent_path: tuple[str, ...] = ()
     stage: str = ""
     """The workflow stage this call belongs to; defaults to the agent name."""
+    call_id: str = ""
+    """Stable id of this call within the run (the same when a resumed run retries it)."""
 
 
 @dataclass(slots=True, kw_only=True)

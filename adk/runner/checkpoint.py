@@ -105,6 +105,7 @@ class Checkpointer(JournalSink):
         self.next_chunk = next_chunk
         self.next_checkpoint = next_checkpoint
         self.meta_written = meta_written
+        self.stored_answers: dict[str, Any] = {}
 
     async def _put(self, name: str, value: Any) -> None:
         await self.store.put(self.namespace, name, dumps(value), ttl=self.ttl)
@@ -129,11 +130,15 @@ class Checkpointer(JournalSink):
         number = self.next_checkpoint
         self.next_checkpoint += 1
         checkpoint_id = f"{self.run_id}/{number}"
+        # Only the answers given since the previous checkpoint: a resume folds in every
+        # earlier checkpoint's, so answers are stored once however many rounds there are.
+        new_answers = {k: v for k, v in journal.answers.items() if k not in self.stored_answers}
+        self.stored_answers.update(new_answers)
         record = {
             "id": checkpoint_id,
             "chunks": self.next_chunk,
-            "interrupts": [i.model_dump(mode="python") for i in interrupts],
-            "answers": journal.answers,
+            "interrupts": [[i.id, list(i.address), i.info] for i in interrupts],
+            "answers": new_answers,
             "created": time.time(),
         }
         await self._put(f"cp:{number:06d}", record)
@@ -145,6 +150,11 @@ class Checkpointer(JournalSink):
         if self.meta_written or journal.durability == "step":
             await journal.flush()
             await self._put("head", {"status": status})
+
+
+def decode_interrupts(records: list[list[Any]]) -> list[InterruptInfo]:
+    """Interrupts as stored in a checkpoint record."""
+    return [InterruptInfo(id=i, address=tuple(a), info=info) for i, a, info in records]
 
 
 def new_meta(
@@ -182,7 +192,10 @@ class LoadedRun:
         checkpoint_count: int,
         status: str,
         claims: frozenset[str] = frozenset(),
+        answers: dict[str, Any] | None = None,
     ) -> None:
+        self.answers = answers or {}
+        """Every answer given up to this checkpoint (they are needed again when replaying)."""
         self.claims = claims
         """Names of the resume claims already taken (``claim:cp:<n>``, ``claim:j:<n>``)."""
         self.run_id = run_id
@@ -202,7 +215,7 @@ class LoadedRun:
         """The interrupts the checkpoint waits on."""
         if self.checkpoint is None:
             return []
-        return [InterruptInfo.model_validate(i) for i in self.checkpoint["interrupts"]]
+        return decode_interrupts(self.checkpoint["interrupts"])
 
     def session_values(self) -> dict[str, Any]:
         """The session values the run started with."""
@@ -228,13 +241,16 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
     checkpoints = sorted(name for name in records if name.startswith("cp:"))
     head = loads(records["head"], f"status of {where}") if "head" in records else {}
     status = str(head.get("status", "running"))
-    checkpoint = None
     if number is not None:
         name = f"cp:{number:06d}"
         if name not in records:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_or_run_id!r} in run {run_id!r}")
-        checkpoint = loads(records[name], f"checkpoint {checkpoint_or_run_id!r}")
-    elif checkpoints:
-        checkpoint = loads(records[checkpoints[-1]], f"checkpoint {checkpoints[-1]} of {where}")
+        checkpoints = [cp for cp in checkpoints if cp <= name]
+    checkpoint = None
+    answers: dict[str, Any] = {}
+    for name in checkpoints:
+        checkpoint = loads(records[name], f"checkpoint {run_id}/{int(name[3:])}")
+        answers.update(checkpoint["answers"])
     claims = frozenset(name for name in records if name.startswith("claim:"))
-    return LoadedRun(run_id, meta, chunks, checkpoint, len(checkpoints), status, claims)
+    count = sum(1 for name in records if name.startswith("cp:"))
+    return LoadedRun(run_id, meta, chunks, checkpoint, count, status, claims, answers)

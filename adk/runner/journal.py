@@ -20,7 +20,7 @@ from typing import Any, Literal
 import anyio
 
 from adk.events import AgentAction, AgentEvent
-from adk.messages import Message
+from adk.messages import Message, ToolCall, Usage
 
 Durability = Literal["interrupt", "step"]
 
@@ -96,14 +96,35 @@ class ToolRecord:
         )
 
 
-def encode_message(message: Message) -> dict[str, Any]:
-    """A compact, msgpack-friendly form of ``message``."""
-    return message.model_dump(exclude_defaults=True)
+_ROLES = ("system", "user", "assistant", "tool")
 
 
-def decode_message(data: dict[str, Any]) -> Message:
+def encode_message(message: Message) -> list[Any]:
+    """A compact, msgpack-friendly form of ``message`` (positional, no field names)."""
+    usage = message.usage
+    return [
+        _ROLES.index(message.role),
+        message.content,
+        [[c.id, c.name, c.arguments] for c in message.tool_calls],
+        message.tool_call_id,
+        message.name,
+        [usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens] if usage else None,
+    ]
+
+
+def decode_message(data: list[Any]) -> Message:
     """The message :func:`encode_message` encoded."""
-    return Message.model_validate(data)
+    role, content, calls, tool_call_id, name, usage = data
+    return Message(
+        role=_ROLES[role],
+        content=content,
+        tool_calls=tuple(ToolCall(id=i, name=n, arguments=a) for i, n, a in calls),
+        tool_call_id=tool_call_id,
+        name=name,
+        usage=Usage(prompt_tokens=usage[0], completion_tokens=usage[1], cached_tokens=usage[2])
+        if usage
+        else None,
+    )
 
 
 class JournalSink:

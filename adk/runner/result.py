@@ -17,21 +17,33 @@ class RunResult:
     is what to pass to :meth:`Runner.resume`.
     """
 
-    __slots__ = ("events", "run_id", "session_values")
+    __slots__ = ("events", "history", "run_id", "session_values")
 
     def __init__(
-        self, run_id: str, events: list[AgentEvent], session_values: MutableMapping[str, Any]
+        self,
+        run_id: str,
+        events: list[AgentEvent],
+        session_values: MutableMapping[str, Any],
+        history: list[AgentEvent] | None = None,
     ) -> None:
         self.run_id = run_id
         self.events = events
+        """The events this call delivered (a resumed run: only the new ones)."""
         self.session_values = session_values
+        self.history = history if history is not None else events
+        """Every recorded event of the run, also those delivered before a resume."""
 
     @property
     def output(self) -> Message | None:
-        """The last message of the run (the final answer), if any."""
-        for event in reversed(self.events):
-            if event.message is not None:
-                return event.message
+        """The last message of the run (the final answer), if any.
+
+        Taken from the whole run's history, so a run resumed after its answer
+        was already delivered still reports it.
+        """
+        for source in (self.events, self.history):
+            for event in reversed(source):
+                if event.message is not None:
+                    return event.message
         return None
 
     @property

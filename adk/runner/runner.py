@@ -19,6 +19,7 @@ from adk.runner.checkpoint import (
     Checkpointer,
     LoadedRun,
     check_tree,
+    decode_interrupts,
     load_run,
     namespace,
     new_meta,
@@ -256,8 +257,9 @@ class Runner:
                 f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
                 "its latest interrupt instead (Runner.checkpoints lists them)"
             )
-        previous = dict(loaded.checkpoint["answers"]) if loaded.checkpoint else {}
-        journal = RunJournal(durability=loaded.meta["durability"], answers={**previous, **given})
+        journal = RunJournal(
+            durability=loaded.meta["durability"], answers={**loaded.answers, **given}
+        )
         for chunk in loaded.chunks:
             journal.load_chunk(chunk["r"], chunk["d"])
         values: MutableMapping[str, Any] = loaded.session_values()
@@ -284,6 +286,7 @@ class Runner:
             next_checkpoint=loaded.checkpoint_count + 1,
             meta_written=True,
         )
+        checkpointer.stored_answers.update(loaded.answers)
         journal.sink = checkpointer
         return ctx, journal, checkpointer
 
@@ -347,9 +350,7 @@ class Runner:
                     {
                         "id": record["id"],
                         "run_id": space.removeprefix("run:"),
-                        "interrupts": [
-                            InterruptInfo.model_validate(i) for i in record["interrupts"]
-                        ],
+                        "interrupts": decode_interrupts(record["interrupts"]),
                         "created": record["created"],
                         "resumed": f"claim:{name}" in records,
                     }
@@ -457,4 +458,4 @@ async def _collect(
         if error.exception is not None:
             raise error.exception
         raise AgentRunError(error.type, error.message, error.run_path)
-    return RunResult(ctx.run_id, events, ctx.session_values)
+    return RunResult(ctx.run_id, events, ctx.session_values, ctx.events)

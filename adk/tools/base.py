@@ -28,6 +28,7 @@ class ToolContext:
         "address",
         "agent_name",
         "call_id",
+        "idempotency_key",
         "run",
         "tool_name",
     )
@@ -40,8 +41,16 @@ class ToolContext:
         tool_name: str,
         call_id: str,
         emit: Callable[[AgentEvent], Awaitable[None]] | None = None,
+        call_key: str = "",
     ) -> None:
         self.run = run
+        self.idempotency_key = f"{run.run_id}:{call_key}" if call_key else ""
+        """Stable id of this call: the same when a resumed run calls it again.
+
+        A call in flight when a process dies runs again on resume; a tool with
+        external side effects can pass this key to the system it calls so
+        that the second attempt is recognised as a repeat.
+        """
         self.agent_name = agent_name
         self.tool_name = tool_name
         self.call_id = call_id

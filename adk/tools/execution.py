@@ -155,7 +155,7 @@ async def run_tool_call(
             raise_errors,
         )
     tool_ctx = ToolContext(
-        ctx, agent_name=agent_name, tool_name=call.name, call_id=call.id, emit=emit
+        ctx, agent_name=agent_name, tool_name=call.name, call_id=call.id, emit=emit, call_key=key
     )
     if needs_approval(tool, arguments):
         approval_id = interrupt_id(tool_ctx.address, "approval")
