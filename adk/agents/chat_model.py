@@ -225,7 +225,8 @@ class ChatModelAgent(BaseAgent):
                     reply = assembler.response().message
                 else:
                     reply = (await serving.generate(self.model, request)).message
-                await journal.record_model(call_key, reply)
+                if journal.note_model(call_key, reply):
+                    await journal.flush()
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.
             yield self.event(ctx, message=reply)

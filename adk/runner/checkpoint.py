@@ -146,10 +146,9 @@ class Checkpointer(JournalSink):
         return checkpoint_id
 
     async def finish(self, journal: RunJournal, status: str) -> None:
-        """Record that the run ended (only for runs that have records in the store)."""
-        if self.meta_written or journal.durability == "step":
-            await journal.flush()
-            await self._put("head", {"status": status})
+        """Record that the run ended (call only for runs that have records in the store)."""
+        await journal.flush()
+        await self._put("head", {"status": status})
 
 
 def decode_interrupts(records: list[list[Any]]) -> list[InterruptInfo]:

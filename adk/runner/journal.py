@@ -154,7 +154,7 @@ class RunJournal:
         self.produced: dict[str, int] = {}
         self._occurrences: dict[str, int] = {}
         self.sink: JournalSink | None = None
-        self._lock = anyio.Lock()
+        self._lock: anyio.Lock | None = None  # created on first flush: most runs never flush
         self.replayed: dict[int, AgentEvent] = {}
         """Events produced again while replaying (delivered before the checkpoint), by ``id()``.
 
@@ -209,26 +209,30 @@ class RunJournal:
         """The journaled outcome of tool call ``key``, if it completed before."""
         return self._tools.get(key)
 
-    async def record_model(self, key: str, message: Message) -> None:
-        """Journal a completed model call."""
+    def note_model(self, key: str, message: Message) -> bool:
+        """Journal a completed model call; True if it must be flushed now (step durability)."""
         self._seq += 1
         self._models[key] = message
-        await self._add([key, "m", message])
+        self._unflushed.append([key, "m", message])
+        return self.step
 
-    async def record_tool(self, key: str, record: ToolRecord) -> None:
-        """Journal a completed tool call."""
+    def note_tool(self, key: str, record: ToolRecord) -> bool:
+        """Journal a completed tool call; True if it must be flushed now (step durability)."""
         self._seq += 1
         record.seq = self._seq
         self._tools[key] = record
-        await self._add([key, "t", record])
+        self._unflushed.append([key, "t", record])
+        return self.step
 
-    async def _add(self, entry: list[Any]) -> None:
-        self._unflushed.append(entry)
-        if self.durability == "step" and self.sink is not None:
-            await self.flush()
+    @property
+    def step(self) -> bool:
+        """Whether every completed call is written before the run moves on."""
+        return self.durability == "step" and self.sink is not None
 
     async def flush(self) -> None:
         """Append everything not yet stored as one chunk (no-op when nothing is new)."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
         async with self._lock:
             if self.sink is None:
                 return

@@ -8,11 +8,10 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adk.agents.base import Agent, AgentInput
-from adk.agents.flow import run_agent
+from adk.agents.base import Agent
 from adk.agents.tree import AgentTree
-from adk.errors import AgentRunError, ConfigurationError
-from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
+from adk.errors import ConfigurationError
+from adk.events import AgentEvent
 from adk.messages import Message
 from adk.runner.checkpoint import (
     CheckpointAlreadyResumed,
@@ -26,6 +25,7 @@ from adk.runner.checkpoint import (
     split_checkpoint_id,
 )
 from adk.runner.context import DEFAULT_MAX_TRANSFERS, RunContext, RunSettings
+from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
 from adk.runner.journal import Durability, RunJournal
 from adk.runner.result import RunResult
 from adk.runner.serde import CheckpointError, SerializationError, dumps, loads
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from adk.agents.history import HistoryRewriter
 
 Options = Mapping[str, Mapping[str, Any]]
+_EMPTY_VALUES = dumps({})
 
 
 class Runner:
@@ -134,7 +135,7 @@ class Runner:
         prepared = self._prepare_run(
             messages, session_values, session_id, run_id, agent_options, streaming
         )
-        async with aclosing(self._execute(*prepared)) as events:
+        async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
             async for event in events:
                 yield event
 
@@ -157,18 +158,20 @@ class Runner:
         )
         # Snapshot the starting values now (agents will change them); a value that cannot
         # be checkpointed only matters if the run is ever checkpointed.
-        try:
-            encoded_values: bytes | SerializationError = dumps(dict(values))
-        except SerializationError as exc:
-            encoded_values = exc
-        checkpointer = _LazyMeta(
+        encoded_values: bytes | SerializationError = _EMPTY_VALUES
+        if values:
+            try:
+                encoded_values = dumps(dict(values))
+            except SerializationError as exc:
+                encoded_values = exc
+        checkpointer = NewRunCheckpointer(
             self.store,
-            ctx,
+            ctx.run_id,
             lambda: new_meta(
                 root=self.agent.name,
                 tree=self.tree,
                 root_input=ctx.root_input,
-                values=_checked(encoded_values),
+                values=checked(encoded_values),
                 streaming=stream_mode,
                 durability=self.durability,
                 session_id=ctx.session_id,
@@ -202,7 +205,7 @@ class Runner:
         prepared = self._prepare_run(
             messages, session_values, session_id, run_id, agent_options, False
         )
-        return await _collect(prepared, self._execute(*prepared))
+        return await RunExecution(self.agent, *prepared).result()
 
     # -- resuming ---------------------------------------------------------------------
 
@@ -231,7 +234,7 @@ class Runner:
         prepared = await self._prepare_resume(
             checkpoint_id, answers, session_values, agent_options, streaming
         )
-        async with aclosing(self._execute(*prepared)) as events:
+        async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
             async for event in events:
                 yield event
 
@@ -302,7 +305,7 @@ class Runner:
         prepared = await self._prepare_resume(
             checkpoint_id, answers, session_values, agent_options, False
         )
-        return await _collect(prepared, self._execute(*prepared))
+        return await RunExecution(self.agent, *prepared).result()
 
     def _check_resumable(
         self, loaded: LoadedRun, checkpoint_id: str, answers: Mapping[str, Any]
@@ -387,75 +390,9 @@ class Runner:
             journal=journal,
         )
 
-    async def _execute(
-        self, ctx: RunContext, journal: RunJournal, checkpointer: Checkpointer
-    ) -> AsyncGenerator[AgentEvent, None]:
-        """Run the root agent; filter replayed events; checkpoint if it paused."""
-        pending: dict[str, InterruptInfo] = {}
-        replayed = journal.replayed
-        agent_input = AgentInput(messages=list(ctx.root_input))
-        async with aclosing(run_agent(self.agent, agent_input, ctx)) as stream:
-            async for event in stream:
-                action = event.action
-                if action is not None and action.interrupted is not None:
-                    for info in action.interrupted.interrupts:
-                        pending.setdefault(info.id, info)
-                if replayed and replayed.pop(id(event), None) is event:
-                    continue
-                yield event
-        if pending and not ctx.failed:
-            interrupts = tuple(pending.values())
-            checkpoint_id = await checkpointer.checkpoint(journal, interrupts)
-            yield AgentEvent(
-                agent_name=self.agent.name,
-                run_path=(self.agent.name,),
-                action=AgentAction(
-                    interrupted=Interrupted(interrupts=interrupts, checkpoint_id=checkpoint_id)
-                ),
-            )
-        else:
-            await checkpointer.finish(journal, "failed" if ctx.failed else "finished")
-
-
-class _LazyMeta(Checkpointer):
-    """A checkpointer for a new run: the metadata record is built only when first written."""
-
-    def __init__(self, store: CheckpointStore, ctx: RunContext, build: Any, ttl: float | None):
-        super().__init__(store, ctx.run_id, {}, ttl=ttl)
-        self._build = build
-
-    async def ensure_meta(self) -> None:
-        if not self.meta_written:
-            self._meta = self._build()
-        await super().ensure_meta()
-
-
-def _checked(encoded: bytes | SerializationError) -> bytes:
-    if isinstance(encoded, SerializationError):
-        raise SerializationError(f"the run's session values cannot be checkpointed: {encoded}")
-    return encoded
-
 
 def _claim_name(checkpoint_id: str, loaded: LoadedRun) -> str:
     _, number = split_checkpoint_id(checkpoint_id)
     if number is not None:
         return f"claim:cp:{number:06d}"
     return f"claim:j:{len(loaded.chunks):010d}"
-
-
-async def _collect(
-    prepared: tuple[RunContext, RunJournal, Checkpointer],
-    stream: AsyncGenerator[AgentEvent, None],
-) -> RunResult:
-    ctx = prepared[0]
-    events: list[AgentEvent] = []
-    async with aclosing(stream):
-        async for event in stream:
-            if not event.partial:
-                events.append(event)
-    if ctx.failed:
-        error = next(e.error for e in reversed(events) if e.error is not None)
-        if error.exception is not None:
-            raise error.exception
-        raise AgentRunError(error.type, error.message, error.run_path)
-    return RunResult(ctx.run_id, events, ctx.session_values, ctx.events)

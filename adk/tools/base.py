@@ -23,12 +23,11 @@ class ToolContext:
 
     __slots__ = (
         "_asked",
+        "_call_key",
         "_emit",
         "actions",
-        "address",
         "agent_name",
         "call_id",
-        "idempotency_key",
         "run",
         "tool_name",
     )
@@ -44,21 +43,28 @@ class ToolContext:
         call_key: str = "",
     ) -> None:
         self.run = run
-        self.idempotency_key = f"{run.run_id}:{call_key}" if call_key else ""
+        self._call_key = call_key
+        self.agent_name = agent_name
+        self.tool_name = tool_name
+        self.call_id = call_id
+        self.actions: list[AgentAction] = []
+        self._emit = emit
+        self._asked = 0
+
+    @property
+    def idempotency_key(self) -> str:
         """Stable id of this call: the same when a resumed run calls it again.
 
         A call in flight when a process dies runs again on resume; a tool with
         external side effects can pass this key to the system it calls so
         that the second attempt is recognised as a repeat.
         """
-        self.agent_name = agent_name
-        self.tool_name = tool_name
-        self.call_id = call_id
-        self.address = (*run.address, f"{tool_name}:{call_id}")
+        return f"{self.run.run_id}:{self._call_key}" if self._call_key else ""
+
+    @property
+    def address(self) -> tuple[str, ...]:
         """The agent and tool-call segments down to this call (interrupts are addressed by it)."""
-        self.actions: list[AgentAction] = []
-        self._emit = emit
-        self._asked = 0
+        return (*self.run.address, f"{self.tool_name}:{self.call_id}")
 
     @property
     def answer(self) -> Any:

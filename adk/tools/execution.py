@@ -29,6 +29,7 @@ from adk.runner.serde import dumps
 from adk.tools.base import ArgumentsInvalid, Tool, ToolContext
 
 Emit = Callable[[AgentEvent], Awaitable[None]]
+_NO_UPDATES: dict[str, Any] = {}
 
 
 class ToolOutcome:
@@ -173,7 +174,10 @@ async def run_tool_call(
             except ArgumentsInvalid as exc:
                 text = f"Error: the arguments the user edited for '{call.name}' are invalid: {exc}"
                 return await _complete(journal, key, call, index, text, [], {}, failed=True)
-    updates, token = start_recording()
+    # Session writes are journaled with the call; a tool that cannot reach the run's
+    # context (a plain function without a ToolContext parameter) cannot make any.
+    recording = getattr(tool, "uses_context", True)
+    updates, token = start_recording() if recording else (_NO_UPDATES, None)
     try:
         value = await tool.call(arguments, tool_ctx)
     except Interrupt as signal:
@@ -188,7 +192,8 @@ async def run_tool_call(
         text = f"Error: tool '{call.name}' raised {type(exc).__name__}: {exc}"
         return await _complete(journal, key, call, index, text, [], updates, failed=True)
     finally:
-        stop_recording(token)
+        if token is not None:
+            stop_recording(token)
     return await _complete(
         journal,
         key,
@@ -226,7 +231,8 @@ async def _complete(
     record = ToolRecord(
         text, failed=failed, return_directly=return_directly, actions=actions, updates=updates
     )
-    await journal.record_tool(key, record)
+    if journal.note_tool(key, record):
+        await journal.flush()
     message = Message.tool(text, tool_call_id=call.id, name=call.name)
     return ToolOutcome(
         message, actions, return_directly=return_directly, failed=failed, index=index
@@ -252,6 +258,8 @@ def order_for_delivery(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
     interrupt in the same positions, so the journal can tell which events
     the caller has already seen.
     """
+    if all(o.replayed_seq is None and not o.interrupts for o in outcomes):
+        return outcomes  # the common case: nothing replayed, nothing pending
     return sorted(
         (o for o in outcomes if not o.interrupts),
         key=lambda o: (0, o.replayed_seq, 0) if o.replayed_seq is not None else (1, 0, o.index),
@@ -310,13 +318,17 @@ async def run_tool_calls(
     raise_errors: bool = False,
 ) -> list[ToolOutcome]:
     """Run ``calls`` concurrently; outcomes come back in the order of the calls."""
-    batch = _Batch(calls, tools, ctx, agent_name, key_prefix, raise_errors)
     if len(calls) == 1:
-        await batch.run_one(0)
-    else:
-        async with anyio.create_task_group() as group:
-            for index in range(len(calls)):
-                group.start_soon(batch.run_one, index)
+        key = f"{key_prefix}|t0"
+        return [
+            await run_tool_call(
+                calls[0], tools, ctx, agent_name, key=key, raise_errors=raise_errors
+            )
+        ]
+    batch = _Batch(calls, tools, ctx, agent_name, key_prefix, raise_errors)
+    async with anyio.create_task_group() as group:
+        for index in range(len(calls)):
+            group.start_soon(batch.run_one, index)
     return batch.results()
 
 

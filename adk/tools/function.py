@@ -126,6 +126,8 @@ class FunctionTool(BaseTool):
             return_directly=return_directly,
         )
         self.requires_approval = requires_approval
+        self.uses_context = self._context_param is not None
+        """Whether the function takes a ToolContext (only then can it change session values)."""
 
     def _build_model(
         self, tool_name: str, fn: Callable[..., Any], docs: dict[str, str]

@@ -61,7 +61,7 @@ def test_unknown_type_name_in_data_is_refused_without_importing_anything() -> No
         use_bin_type=True,
     )
     data = struct.pack(">4sBI", b"ADKC", 1, zlib.crc32(payload)) + payload
-    with pytest.raises(CheckpointError, match="'os.system', which is not registered"):
+    with pytest.raises(CheckpointError, match=r"'os\.system', which is not registered"):
         loads(data)
 
 

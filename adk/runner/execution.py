@@ -1,0 +1,123 @@
+"""One execution of a run: drive the root agent, drop replayed events, checkpoint if paused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import Any
+
+from adk.agents.base import Agent, AgentInput
+from adk.agents.flow import run_agent
+from adk.errors import AgentRunError
+from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
+from adk.runner.checkpoint import Checkpointer
+from adk.runner.context import RunContext
+from adk.runner.journal import RunJournal
+from adk.runner.result import RunResult
+from adk.runner.serde import SerializationError
+from adk.runner.stores.base import CheckpointStore
+
+
+class RunExecution:
+    """Runs the root agent once (a new run, or a resumed one) and settles the outcome."""
+
+    def __init__(
+        self, agent: Agent, ctx: RunContext, journal: RunJournal, checkpointer: Checkpointer
+    ) -> None:
+        self.agent = agent
+        self.ctx = ctx
+        self.journal = journal
+        self.checkpointer = checkpointer
+        self.pending: dict[str, InterruptInfo] = {}
+
+    def _deliverable(self, event: AgentEvent) -> bool:
+        """Note the event's interrupts; False for an event replayed from before a resume."""
+        action = event.action
+        if action is not None and action.interrupted is not None:
+            for info in action.interrupted.interrupts:
+                self.pending.setdefault(info.id, info)
+        replayed = self.journal.replayed
+        return not (replayed and replayed.pop(id(event), None) is event)
+
+    async def _settle(self) -> AgentEvent | None:
+        """Checkpoint a paused run (returning the Runner's interrupt event), or close it."""
+        if self.pending and not self.ctx.failed:
+            interrupts = tuple(self.pending.values())
+            checkpoint_id = await self.checkpointer.checkpoint(self.journal, interrupts)
+            name = self.agent.name
+            return AgentEvent(
+                agent_name=name,
+                run_path=(name,),
+                action=AgentAction(
+                    interrupted=Interrupted(interrupts=interrupts, checkpoint_id=checkpoint_id)
+                ),
+            )
+        if self.checkpointer.meta_written or self.journal.step:
+            await self.checkpointer.finish(
+                self.journal, "failed" if self.ctx.failed else "finished"
+            )
+        return None
+
+    def _root_stream(self) -> AsyncGenerator[AgentEvent, None]:
+        return run_agent(self.agent, AgentInput(messages=list(self.ctx.root_input)), self.ctx)
+
+    async def events(self) -> AsyncGenerator[AgentEvent, None]:
+        """Every event to deliver, ending with the interrupt event if the run paused."""
+        async with aclosing(self._root_stream()) as stream:
+            async for event in stream:
+                if self._deliverable(event):
+                    yield event
+        final = await self._settle()
+        if final is not None:
+            yield final
+
+    async def result(self) -> RunResult:
+        """Run to the end; raise the error of a failed run."""
+        ctx = self.ctx
+        events: list[AgentEvent] = []
+        deliverable = self._deliverable
+        async with aclosing(self._root_stream()) as stream:
+            async for event in stream:
+                output = event.output
+                if output is not None and output.partial:
+                    continue
+                if event.action is None and not self.journal.replayed:
+                    events.append(event)  # the common case, without the checks below
+                elif deliverable(event):
+                    events.append(event)
+        final = await self._settle()
+        if final is not None:
+            events.append(final)
+        if ctx.failed:
+            error = next(e.error for e in reversed(events) if e.error is not None)
+            if error.exception is not None:
+                raise error.exception
+            raise AgentRunError(error.type, error.message, error.run_path)
+        return RunResult(ctx.run_id, events, ctx.session_values, ctx.events)
+
+
+class NewRunCheckpointer(Checkpointer):
+    """The checkpointer of a new run: its metadata record is built only if ever written."""
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        run_id: str,
+        build_meta: Callable[[], dict[str, Any]],
+        ttl: float | None,
+    ) -> None:
+        super().__init__(store, run_id, {}, ttl=ttl)
+        self._build_meta = build_meta
+
+    async def ensure_meta(self) -> None:
+        """Build and write the metadata record before the first journal chunk."""
+        if not self.meta_written:
+            self._meta = self._build_meta()
+        await super().ensure_meta()
+
+
+def checked(encoded: bytes | SerializationError) -> bytes:
+    """The encoded starting session values, or the error that kept them from encoding."""
+    if isinstance(encoded, SerializationError):
+        raise SerializationError(f"the run's session values cannot be checkpointed: {encoded}")
+    return encoded
