@@ -88,3 +88,32 @@ async def test_nested_approval_resumed_in_another_process(tmp_path: Path) -> Non
 
 def _deployer_keys(executed: list[str]) -> list[str]:
     return [e.split(":", 2)[2] for e in executed if e.startswith("model:deployer:")]
+
+
+async def test_two_processes_resuming_the_same_checkpoint_one_wins(tmp_path: Path) -> None:
+    db = tmp_path / "checkpoints.db"
+    paused = await app.build_runner(str(db)).invoke("release v3")
+    assert paused.checkpoint_id is not None
+    answers = json.dumps({i.id: "approve" for i in paused.interrupts})
+    command = [
+        sys.executable,
+        "-m",
+        "tests.runner.nested_approval_app",
+        "resume",
+        str(db),
+        paused.checkpoint_id,
+        answers,
+    ]
+    first = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    second = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    results = [
+        process.communicate(timeout=120) + (process.returncode,) for process in (first, second)
+    ]
+    codes = sorted(code for _, _, code in results)
+    assert codes == [0, 1], results
+    loser = next(err for _, err, code in results if code == 1)
+    assert "CheckpointAlreadyResumed" in loser and "was already resumed" in loser
