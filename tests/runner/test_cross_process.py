@@ -104,16 +104,23 @@ async def test_two_processes_resuming_the_same_checkpoint_one_wins(tmp_path: Pat
         paused.checkpoint_id,
         answers,
     ]
-    first = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    second = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    results = [
-        process.communicate(timeout=120) + (process.returncode,) for process in (first, second)
-    ]
+    results = race_two(command)
     codes = sorted(code for _, _, code in results)
     assert codes == [0, 1], results
     loser = next(err for _, err, code in results if code == 1)
     assert "CheckpointAlreadyResumed" in loser and "was already resumed" in loser
+
+
+def race_two(command: list[str]) -> list[tuple[str, str, int]]:
+    """Start the same command twice at once; their (stdout, stderr, exit code)."""
+    processes = [
+        subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        results.append((out, err, process.returncode))
+    return results
