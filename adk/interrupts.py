@@ -55,7 +55,7 @@ class Approval(BaseModel):
     "..."}`` are accepted as answers too.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     decision: Literal["approve", "reject", "edit"]
     message: str = ""

@@ -418,3 +418,36 @@ async def test_nested_approval_in_agent_tool_in_parallel_in_loop() -> None:
     assert counter.calls["deploy:svc-w1"] == 1 and "deploy:svc-w2" not in counter.calls
     assert counter.calls["outer-model:w1"] == 2 and counter.calls["outer-model:w2"] == 2
     assert counter.calls["inner-model"] == 4
+
+
+async def test_interrupt_after_a_transfer_resumes_in_the_destination() -> None:
+    counter = Counter()
+
+    @tool
+    def issue_refund(ctx: ToolContext) -> str:
+        """Refund after approval by a human."""
+        counter.hit("refund")
+        return f"refund {ctx.interrupt('approve refund?')}"
+
+    def billing_script(request: ModelRequest) -> Any:
+        counter.hit("billing-model")
+        last = request.messages[-1]
+        if last.role == "tool" and last.name == "issue_refund":
+            return f"billing: {last.content}"
+        return ToolCall.of("issue_refund")
+
+    def router_script(request: ModelRequest) -> Any:
+        counter.hit("router-model")
+        return ToolCall.of("transfer_to_agent", agent_name="billing")
+
+    billing = ChatModelAgent("billing", model=ScriptedModel(billing_script), tools=[issue_refund])
+    router = ChatModelAgent("router", model=ScriptedModel(router_script), sub_agents=[billing])
+    runner = Runner(router)
+    paused = await runner.invoke("I want my money back")
+    [pending] = paused.interrupts
+    assert pending.address[:2] == ("router", "billing")
+    assert paused.checkpoint_id is not None
+    done = await runner.resume_invoke(paused.checkpoint_id, {pending.id: "granted"})
+    assert done.text == "billing: refund granted"
+    assert [e.run_path for e in done.events] == [("router", "billing")] * 2
+    assert counter.calls == {"router-model": 1, "billing-model": 2, "refund": 2}
