@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -37,7 +38,7 @@ class ToolCall(BaseModel):
 
     def parsed_arguments(self) -> dict[str, Any]:
         """Decode ``arguments``; raises ``ValueError`` if it is not a JSON object."""
-        value = json.loads(self.arguments or "{}")
+        value = pydantic_core.from_json(self.arguments or "{}")
         if not isinstance(value, dict):
             raise ValueError(f"tool arguments must be a JSON object, got {type(value).__name__}")
         return value

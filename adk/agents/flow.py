@@ -52,7 +52,7 @@ async def run_agent(
     failed (a composite sets it on its own context when it gives up because
     a child failed). Cancellation is never swallowed.
     """
-    tree = ctx.ensure_tree(lambda: AgentTree(agent))
+    tree = ctx.tree or ctx.ensure_tree(lambda: AgentTree(agent))
     current, current_input, current_ctx = agent, input, ctx
     while True:
         transfer_to: str | None = None
