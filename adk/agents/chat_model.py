@@ -55,6 +55,29 @@ def system_message(text: str) -> Message:
     return Message.system(text)
 
 
+def _one_transfer(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
+    """Carry out only the first transfer of a response; tell the model the others were not."""
+    chosen: str | None = None
+    for outcome in outcomes:
+        for action in outcome.actions:
+            target = action.transfer_to_agent
+            if target is None:
+                continue
+            if chosen is None:
+                chosen = target.dest
+                continue
+            outcome.actions = [a for a in outcome.actions if a.transfer_to_agent is None]
+            outcome.failed = True
+            outcome.message = outcome.message.model_copy(
+                update={
+                    "content": f"Error: not transferred to {target.dest!r}: this response "
+                    f"already transfers to {chosen!r} (one transfer per response)"
+                }
+            )
+            break
+    return outcomes
+
+
 class _Toolset:
     """The tools of one agent in one tree position, with their specs in canonical order."""
 
@@ -258,7 +281,7 @@ class ChatModelAgent(BaseAgent):
                     key_prefix=call_key,
                     raise_errors=raise_errors,
                 )
-            completed = order_for_delivery(outcomes)
+            completed = _one_transfer(order_for_delivery(outcomes))
             for outcome in completed:
                 yield self.event(ctx, message=outcome.message, action=outcome.merged_action())
             if len(completed) < len(outcomes):

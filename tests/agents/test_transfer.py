@@ -213,3 +213,21 @@ async def test_a_chain_of_transfers_on_first_calls_keeps_each_agents_own_results
     ]
     # a transfer is not an answer: output_key is only set by the agent that answered
     assert values == {"leaf_out": "leaf answers"}
+
+
+async def test_only_the_first_transfer_of_a_response_is_carried_out() -> None:
+    a = ChatModelAgent("a", model=ScriptedModel(["a here"]))
+    b = ChatModelAgent("b", model=ScriptedModel(["b here"]))
+    router = ChatModelAgent(
+        "router",
+        model=ScriptedModel([[transfer("a", "t1"), transfer("b", "t2")]]),
+        sub_agents=[a, b],
+    )
+    events = await events_of(Runner(router))
+    assert trace(events) == [
+        "router calls:transfer_to_agent,transfer_to_agent",
+        "router result:Successfully transferred to agent [a] <transfer:a>",
+        "router result:Error: not transferred to 'b': this response already transfers to 'a' "
+        "(one transfer per response)",
+        "router/a a here",
+    ]
