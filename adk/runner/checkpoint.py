@@ -24,6 +24,7 @@ from adk.agents.tree import AgentTree
 from adk.events import InterruptInfo
 from adk.messages import Message
 from adk.runner.journal import Durability, JournalSink, RunJournal, decode_message, encode_message
+from adk.runner.lease import RunLease
 from adk.runner.serde import CheckpointError, dumps, loads
 from adk.runner.stores.base import CheckpointStore
 
@@ -96,6 +97,7 @@ class Checkpointer(JournalSink):
         next_chunk: int = 0,
         next_checkpoint: int = 1,
         meta_written: bool = False,
+        lease: RunLease | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -106,19 +108,28 @@ class Checkpointer(JournalSink):
         self.next_checkpoint = next_checkpoint
         self.meta_written = meta_written
         self.stored_answers: dict[str, Any] = {}
+        self.lease = lease
 
     async def _put(self, name: str, value: Any) -> None:
         await self.store.put(self.namespace, name, dumps(value), ttl=self.ttl)
 
     async def ensure_meta(self) -> None:
-        """Write the run's metadata once, before anything that refers to it."""
+        """Write the run's metadata once, before anything that refers to it.
+
+        A new run takes its lease here: from now on another process could
+        try to resume it.
+        """
         if not self.meta_written:
+            if self.lease is not None and not self.lease.held:
+                await self.lease.acquire()
             await self._put("meta", self._meta)
             self.meta_written = True
 
     async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
-        """Append one journal chunk."""
+        """Append one journal chunk (renewing the run's lease first)."""
         await self.ensure_meta()
+        if self.lease is not None:
+            await self.lease.renew()
         name = f"j:{self.next_chunk:010d}"
         self.next_chunk += 1
         await self._put(name, {"r": records, "d": delivered})
@@ -143,12 +154,16 @@ class Checkpointer(JournalSink):
         }
         await self._put(f"cp:{number:06d}", record)
         await self._put("head", {"status": "interrupted", "checkpoint": checkpoint_id})
+        if self.lease is not None:
+            await self.lease.release()
         return checkpoint_id
 
     async def finish(self, journal: RunJournal, status: str) -> None:
         """Record that the run ended (call only for runs that have records in the store)."""
         await journal.flush()
         await self._put("head", {"status": status})
+        if self.lease is not None:
+            await self.lease.release()
 
 
 def decode_interrupts(records: list[list[Any]]) -> list[InterruptInfo]:

@@ -6,6 +6,8 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
+import anyio
+
 from adk.agents.base import Agent, AgentInput
 from adk.agents.flow import run_agent
 from adk.errors import AgentRunError
@@ -13,6 +15,7 @@ from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
 from adk.runner.checkpoint import Checkpointer
 from adk.runner.context import RunContext
 from adk.runner.journal import RunJournal
+from adk.runner.lease import RunLease
 from adk.runner.result import RunResult
 from adk.runner.serde import SerializationError
 from adk.runner.stores.base import CheckpointStore
@@ -63,29 +66,42 @@ class RunExecution:
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """Every event to deliver, ending with the interrupt event if the run paused."""
-        async with aclosing(self._root_stream()) as stream:
-            async for event in stream:
-                if self._deliverable(event):
-                    yield event
-        final = await self._settle()
+        try:
+            async with aclosing(self._root_stream()) as stream:
+                async for event in stream:
+                    if self._deliverable(event):
+                        yield event
+            final = await self._settle()
+        finally:
+            await self._let_go()
         if final is not None:
             yield final
+
+    async def _let_go(self) -> None:
+        """Release the run's lease if this execution still holds it (error, cancellation)."""
+        lease = self.checkpointer.lease
+        if lease is not None and lease.held:
+            with anyio.CancelScope(shield=True):
+                await lease.release()
 
     async def result(self) -> RunResult:
         """Run to the end; raise the error of a failed run."""
         ctx = self.ctx
         events: list[AgentEvent] = []
         deliverable = self._deliverable
-        async with aclosing(self._root_stream()) as stream:
-            async for event in stream:
-                output = event.output
-                if output is not None and output.partial:
-                    continue
-                if event.action is None and not self.journal.replayed:
-                    events.append(event)  # the common case, without the checks below
-                elif deliverable(event):
-                    events.append(event)
-        final = await self._settle()
+        try:
+            async with aclosing(self._root_stream()) as stream:
+                async for event in stream:
+                    output = event.output
+                    if output is not None and output.partial:
+                        continue
+                    if event.action is None and not self.journal.replayed:
+                        events.append(event)  # the common case, without the checks below
+                    elif deliverable(event):
+                        events.append(event)
+            final = await self._settle()
+        finally:
+            await self._let_go()
         if final is not None:
             events.append(final)
         if ctx.failed:
@@ -105,8 +121,9 @@ class NewRunCheckpointer(Checkpointer):
         run_id: str,
         build_meta: Callable[[], dict[str, Any]],
         ttl: float | None,
+        lease: RunLease,
     ) -> None:
-        super().__init__(store, run_id, {}, ttl=ttl)
+        super().__init__(store, run_id, {}, ttl=ttl, lease=lease)
         self._build_meta = build_meta
 
     async def ensure_meta(self) -> None:

@@ -27,6 +27,7 @@ from adk.runner.checkpoint import (
 from adk.runner.context import DEFAULT_MAX_TRANSFERS, RunContext, RunSettings
 from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
 from adk.runner.journal import Durability, RunJournal
+from adk.runner.lease import DEFAULT_LEASE_SECONDS, RunLease
 from adk.runner.result import RunResult
 from adk.runner.serde import CheckpointError, SerializationError, dumps, loads
 from adk.runner.stores import CheckpointStore, open_store
@@ -52,6 +53,9 @@ class Runner:
       journals every completed model and tool call before the run moves on,
       so a run killed at any point can be resumed from the store.
     - ``checkpoint_ttl``: seconds after which a run's records expire.
+    - ``resume_lease``: seconds a process's claim on a stored run lasts
+      without renewal (renewed at every journal write); a run whose process
+      died can be resumed once it expires, or at once from the same machine.
     - ``history_rewriter``, ``skip_transfer_messages``, ``max_transfers``:
       how agents see each other's output, and the transfer limit.
 
@@ -67,6 +71,7 @@ class Runner:
         checkpoint_store: CheckpointStore | str | Path | None = None,
         durability: Durability = "interrupt",
         checkpoint_ttl: float | None = None,
+        resume_lease: float = DEFAULT_LEASE_SECONDS,
         history_rewriter: HistoryRewriter | None = None,
         skip_transfer_messages: bool = False,
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
@@ -83,6 +88,7 @@ class Runner:
         self.store = open_store(checkpoint_store)
         self.durability: Durability = durability
         self.checkpoint_ttl = checkpoint_ttl
+        self.resume_lease = resume_lease
         self.tree = AgentTree(agent)
         self.settings = RunSettings(
             history_rewriter=history_rewriter,
@@ -177,6 +183,7 @@ class Runner:
                 session_id=ctx.session_id,
             ),
             self.checkpoint_ttl,
+            RunLease(self.store, ctx.run_id, self.resume_lease),
         )
         journal.sink = checkpointer
         return ctx, journal, checkpointer
@@ -249,13 +256,12 @@ class Runner:
         loaded = await load_run(self.store, checkpoint_id)
         given = dict(answers or {})
         self._check_resumable(loaded, checkpoint_id, given)
-        won = await self.store.put_if_absent(
-            namespace(loaded.run_id),
-            _claim_name(checkpoint_id, loaded),
-            dumps({"by": os.getpid()}),
-            ttl=self.checkpoint_ttl,
-        )
-        if not won:
+        claim = _claim_name(checkpoint_id)
+        # A checkpoint is answered once (a permanent claim); a run id (crash recovery) is
+        # guarded only by the lease, so a resume that dies does not block the next one.
+        if claim is not None and not await self.store.put_if_absent(
+            namespace(loaded.run_id), claim, dumps({"by": os.getpid()}), ttl=self.checkpoint_ttl
+        ):
             raise CheckpointAlreadyResumed(
                 f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
                 "its latest interrupt instead (Runner.checkpoints lists them)"
@@ -288,9 +294,12 @@ class Runner:
             next_chunk=len(loaded.chunks),
             next_checkpoint=loaded.checkpoint_count + 1,
             meta_written=True,
+            lease=RunLease(self.store, loaded.run_id, self.resume_lease),
         )
         checkpointer.stored_answers.update(loaded.answers)
         journal.sink = checkpointer
+        assert checkpointer.lease is not None
+        await checkpointer.lease.acquire()  # last: nothing below can fail and leave it held
         return ctx, journal, checkpointer
 
     async def resume_invoke(
@@ -316,7 +325,7 @@ class Runner:
                 f"{loaded.meta['root']!r}, not {self.agent.name!r}"
             )
         check_tree(loaded.meta["tree"], self.tree)
-        if _claim_name(checkpoint_id, loaded) in loaded.claims:
+        if _claim_name(checkpoint_id) in loaded.claims:
             raise CheckpointAlreadyResumed(
                 f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
                 "its latest interrupt instead (Runner.checkpoints lists them)"
@@ -391,8 +400,6 @@ class Runner:
         )
 
 
-def _claim_name(checkpoint_id: str, loaded: LoadedRun) -> str:
+def _claim_name(checkpoint_id: str) -> str | None:
     _, number = split_checkpoint_id(checkpoint_id)
-    if number is not None:
-        return f"claim:cp:{number:06d}"
-    return f"claim:j:{len(loaded.chunks):010d}"
+    return f"claim:cp:{number:06d}" if number is not None else None

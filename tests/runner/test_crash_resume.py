@@ -100,3 +100,51 @@ def test_killed_at_any_point_resumes_without_repeating_completed_calls(
     assert (text, values) == (text_ref, values_ref)
     if completed_before:
         assert how == "resumed"
+
+
+def resume_child(db: Path, kill_at: int) -> int:
+    """Fork; the child resumes the run and dies at hook ``kill_at``."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns into pytest
+        code = 0
+        try:
+            runner = build_runner(db, Hooks(kill_at))
+            anyio.run(lambda: runner.resume_invoke(RUN_ID))
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize("second_kill", [1, 2, 5, 17])
+def test_a_resume_that_dies_does_not_block_the_next_one(second_kill: int, tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    assert run_child(db, 40) == 9
+    assert resume_child(db, second_kill) == 9  # the resuming process dies too
+    completed_before = anyio.run(journaled_keys, db)
+    text, values, executed, how = anyio.run(resume_after_crash, db)
+    assert how == "resumed"
+    assert not completed_before.intersection(executed)
+    assert (text, values) == (REFERENCE[0], REFERENCE[1])
+
+
+def test_a_live_process_holding_the_run_keeps_others_out(tmp_path: Path) -> None:
+    from adk import RunInProgress
+    from adk.runner.lease import RunLease
+
+    db = tmp_path / "run.db"
+    assert run_child(db, 40) == 9
+
+    async def scenario() -> None:
+        store = SQLiteStore(db)
+        holder = RunLease(store, RUN_ID, 60)
+        await holder.acquire()  # this (live) process holds the run
+        with pytest.raises(RunInProgress, match=f"process {os.getpid()}"):
+            await build_runner(db, Hooks(None)).resume_invoke(RUN_ID)
+        await holder.release()
+        result = await build_runner(db, Hooks(None)).resume_invoke(RUN_ID)
+        assert result.text == REFERENCE[0]
+
+    anyio.run(scenario)

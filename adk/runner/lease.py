@@ -1,0 +1,106 @@
+"""Run leases: at most one process executes a stored run at a time.
+
+A process that runs or resumes a stored run holds its lease: a record with
+a time-to-live, renewed at every journal write and released when the run
+pauses or ends. A process that died holding a lease blocks the run only
+until the lease expires, or not at all when the lease was taken on this
+machine and its process is gone (its pid no longer exists).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from adk.runner.serde import CheckpointError, dumps, loads
+from adk.runner.stores.base import CheckpointStore
+
+DEFAULT_LEASE_SECONDS = 120.0
+
+
+class RunInProgress(CheckpointError):
+    """Another live process is running or resuming this run."""
+
+
+class LeaseLost(CheckpointError):
+    """This process's lease on the run expired and another process took the run over."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLease:
+    """The lease of one process on one run."""
+
+    def __init__(self, store: CheckpointStore, run_id: str, seconds: float) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.seconds = seconds
+        self.namespace = f"lease:{run_id}"
+        self.owner = {
+            "token": os.urandom(8).hex(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+        self.held = False
+
+    async def acquire(self) -> None:
+        """Take the lease, taking over from a dead process on this machine; else raise."""
+        if await self.store.put_if_absent(
+            self.namespace, "owner", dumps(self.owner), ttl=self.seconds
+        ):
+            self.held = True
+            return
+        current = await self._current()
+        if current is not None and self._dead(current):
+            # Only one process may take over a given dead owner's lease.
+            marker = f"takeover:{current['token']}"
+            if await self.store.put_if_absent(self.namespace, marker, b"1", ttl=self.seconds):
+                await self.store.put(self.namespace, "owner", dumps(self.owner), ttl=self.seconds)
+                self.held = True
+                return
+        where = f"process {current['pid']} on {current['host']}" if current else "another process"
+        raise RunInProgress(
+            f"run {self.run_id!r} is being run by {where}; its lease expires within "
+            f"{self.seconds:g} s if that process died"
+        )
+
+    def _dead(self, owner: dict[str, Any]) -> bool:
+        return owner.get("host") == self.owner["host"] and not _alive(int(owner.get("pid", 0)))
+
+    async def _current(self) -> dict[str, Any] | None:
+        data = await self.store.get(self.namespace, "owner")
+        if data is None:
+            return None
+        owner: dict[str, Any] = loads(data, f"lease of run {self.run_id!r}")
+        return owner
+
+    async def renew(self) -> None:
+        """Extend the lease; raise :class:`LeaseLost` if another process took the run over."""
+        if not self.held:
+            return
+        current = await self._current()
+        if current is not None and current.get("token") != self.owner["token"]:
+            self.held = False
+            raise LeaseLost(
+                f"lost the lease on run {self.run_id!r} to process {current.get('pid')} on "
+                f"{current.get('host')}: this process stops to avoid running calls twice"
+            )
+        await self.store.put(self.namespace, "owner", dumps(self.owner), ttl=self.seconds)
+
+    async def release(self) -> None:
+        """Give the lease back (if still ours)."""
+        if not self.held:
+            return
+        self.held = False
+        current = await self._current()
+        if current is None or current.get("token") == self.owner["token"]:
+            await self.store.delete(self.namespace)
