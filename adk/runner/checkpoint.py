@@ -109,9 +109,14 @@ class Checkpointer(JournalSink):
         self.meta_written = meta_written
         self.stored_answers: dict[str, Any] = {}
         self.lease = lease
+        self._batch: list[tuple[str, bytes]] | None = None
 
     async def _put(self, name: str, value: Any) -> None:
-        await self.store.put(self.namespace, name, dumps(value), ttl=self.ttl)
+        data = dumps(value)
+        if self._batch is not None:
+            self._batch.append((name, data))  # written with the rest of the checkpoint
+        else:
+            await self.store.put(self.namespace, name, data, ttl=self.ttl)
 
     async def ensure_meta(self) -> None:
         """Write the run's metadata once, before anything that refers to it.
@@ -128,16 +133,36 @@ class Checkpointer(JournalSink):
     async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
         """Append one journal chunk (renewing the run's lease first)."""
         await self.ensure_meta()
-        if self.lease is not None:
+        if self.lease is not None and self._batch is None:
             await self.lease.renew()
         name = f"j:{self.next_chunk:010d}"
         self.next_chunk += 1
         await self._put(name, {"r": records, "d": delivered})
 
     async def checkpoint(self, journal: RunJournal, interrupts: Sequence[InterruptInfo]) -> str:
-        """Flush the journal and write a checkpoint for ``interrupts``; returns its id."""
-        await self.ensure_meta()
-        await journal.flush()
+        """Flush the journal and write a checkpoint for ``interrupts``; returns its id.
+
+        Metadata (for a new run), the last journal chunk, the checkpoint and
+        the run's status are written together, in one round trip.
+        """
+        if self.lease is not None and not self.lease.held and not self.meta_written:
+            await self.lease.acquire()
+        self._batch = []
+        try:
+            await self.ensure_meta()
+            await journal.flush()
+            checkpoint_id = await self._checkpoint_record(journal, interrupts)
+            batch, self._batch = self._batch, None
+            await self.store.put_many(self.namespace, batch, ttl=self.ttl)
+        finally:
+            self._batch = None
+        if self.lease is not None:
+            await self.lease.release()
+        return checkpoint_id
+
+    async def _checkpoint_record(
+        self, journal: RunJournal, interrupts: Sequence[InterruptInfo]
+    ) -> str:
         number = self.next_checkpoint
         self.next_checkpoint += 1
         checkpoint_id = f"{self.run_id}/{number}"
@@ -154,8 +179,6 @@ class Checkpointer(JournalSink):
         }
         await self._put(f"cp:{number:06d}", record)
         await self._put("head", {"status": "interrupted", "checkpoint": checkpoint_id})
-        if self.lease is not None:
-            await self.lease.release()
         return checkpoint_id
 
     async def finish(self, journal: RunJournal, status: str) -> None:

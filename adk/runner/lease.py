@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any
 
 from adk.runner.serde import CheckpointError, dumps, loads
@@ -51,6 +52,7 @@ class RunLease:
             "host": socket.gethostname(),
         }
         self.held = False
+        self._renewed = 0.0
 
     async def acquire(self) -> None:
         """Take the lease, taking over from a dead process on this machine; else raise."""
@@ -66,6 +68,7 @@ class RunLease:
             if await self.store.put_if_absent(self.namespace, marker, b"1", ttl=self.seconds):
                 await self.store.put(self.namespace, "owner", dumps(self.owner), ttl=self.seconds)
                 self.held = True
+                self._renewed = time.monotonic()
                 return
         where = f"process {current['pid']} on {current['host']}" if current else "another process"
         raise RunInProgress(
@@ -83,9 +86,13 @@ class RunLease:
         owner: dict[str, Any] = loads(data, f"lease of run {self.run_id!r}")
         return owner
 
+    def _surely_ours(self) -> bool:
+        """Renewed recently enough that no other process can have taken it over."""
+        return time.monotonic() - self._renewed < self.seconds / 3
+
     async def renew(self) -> None:
-        """Extend the lease; raise :class:`LeaseLost` if another process took the run over."""
-        if not self.held:
+        """Extend the lease when a third of it has passed; raise :class:`LeaseLost` if lost."""
+        if not self.held or self._surely_ours():
             return
         current = await self._current()
         if current is not None and current.get("token") != self.owner["token"]:
@@ -95,12 +102,16 @@ class RunLease:
                 f"{current.get('host')}: this process stops to avoid running calls twice"
             )
         await self.store.put(self.namespace, "owner", dumps(self.owner), ttl=self.seconds)
+        self._renewed = time.monotonic()
 
     async def release(self) -> None:
         """Give the lease back (if still ours)."""
         if not self.held:
             return
         self.held = False
+        if self._surely_ours():
+            await self.store.delete(self.namespace)
+            return
         current = await self._current()
         if current is None or current.get("token") == self.owner["token"]:
             await self.store.delete(self.namespace)

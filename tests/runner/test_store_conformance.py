@@ -88,3 +88,18 @@ async def test_ttl_expires_records(store: CheckpointStore) -> None:
     await store.put("run:t2", "claim", b"old", ttl=0.3)
     await anyio.sleep(0.6)
     assert await store.put_if_absent("run:t2", "claim", b"new") is True
+
+
+async def test_put_many_writes_all_records_together(store: CheckpointStore) -> None:
+    await store.put("run:m", "head", b"old")
+    await store.put_many(
+        "run:m", [("j:0000000000", b"chunk"), ("cp:000001", b"cp"), ("head", b"new")]
+    )
+    assert await store.scan("run:m") == [
+        ("cp:000001", b"cp"),
+        ("head", b"new"),
+        ("j:0000000000", b"chunk"),
+    ]
+    await store.put_many("run:m2", [("a", b"1")], ttl=0.3)
+    await anyio.sleep(0.6)
+    assert await store.scan("run:m2") == []

@@ -2,12 +2,13 @@
 
 A run keeps its records in one namespace (``run:<run id>``): its metadata,
 the chunks of its append-only journal, its checkpoints and resume claims.
-Every backend implements the same seven operations; ``put_if_absent`` must
+Every backend implements the same eight operations; ``put_if_absent`` must
 be atomic across processes, since it is what makes a resume single-shot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 
@@ -26,6 +27,12 @@ class CheckpointStore(Protocol):
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
     ) -> None:
         """Write (or overwrite) a record."""
+        ...
+
+    async def put_many(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
+    ) -> None:
+        """Write several records of one namespace together (one round trip, all or none)."""
         ...
 
     async def put_if_absent(

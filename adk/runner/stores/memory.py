@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 
 class InMemoryStore:
@@ -38,6 +39,13 @@ class InMemoryStore:
         """Write a record."""
         until = time.time() + ttl if ttl else None
         self._data.setdefault(namespace, {})[name] = (bytes(data), until)
+
+    async def put_many(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
+    ) -> None:
+        """Write several records."""
+        for name, data in items:
+            await self.put(namespace, name, data, ttl=ttl)
 
     async def put_if_absent(
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None

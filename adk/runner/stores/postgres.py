@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from adk.errors import ConfigurationError
@@ -70,6 +71,22 @@ class PostgresStore:
             " SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at",
             (namespace, name, data, until),
         )
+
+    async def put_many(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
+    ) -> None:
+        """Write several records in one transaction."""
+        until = time.time() + ttl if ttl else None
+        conn = await self._connection()
+        async with conn.transaction(), conn.cursor() as cursor:
+            await cursor.executemany(
+                (
+                    f"INSERT INTO {self.table} (namespace, name, data, expires_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (namespace, name) DO UPDATE"
+                    " SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at"
+                ),
+                [(namespace, name, data, until) for name, data in items],
+            )
 
     async def put_if_absent(
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None

@@ -8,6 +8,7 @@ on every write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from adk.errors import ConfigurationError
@@ -46,6 +47,17 @@ class RedisStore:
         key = self._key(namespace)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, name, data)
+            if ttl:
+                pipe.pexpire(key, int(ttl * 1000))
+            await pipe.execute()
+
+    async def put_many(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
+    ) -> None:
+        """Write several records in one MULTI/EXEC transaction."""
+        key = self._key(namespace)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=dict(items))
             if ttl:
                 pipe.pexpire(key, int(ttl * 1000))
             await pipe.execute()

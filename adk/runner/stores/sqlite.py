@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,6 +81,28 @@ class SQLiteStore:
                 " VALUES (?, ?, ?, ?)",
                 (namespace, name, data, until),
             )
+
+        await self._run(write)
+
+    async def put_many(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
+    ) -> None:
+        """Write several records in one transaction and one trip to the worker thread."""
+        until = time.time() + ttl if ttl else None
+        rows = [(namespace, name, data, until) for name, data in items]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO adk_records (namespace, name, data, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         await self._run(write)
 
