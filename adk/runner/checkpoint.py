@@ -291,3 +291,27 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
     claims = frozenset(name for name in records if name.startswith("claim:"))
     count = sum(1 for name in records if name.startswith("cp:"))
     return LoadedRun(run_id, meta, chunks, checkpoint, count, status, claims, answers)
+
+
+async def list_checkpoints(
+    store: CheckpointStore, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Checkpoints of one run (or all runs) in ``store``; see :meth:`adk.Runner.checkpoints`."""
+    spaces = [namespace(run_id)] if run_id else await store.namespaces("run:")
+    found = []
+    for space in spaces:
+        records = dict(await store.scan(space))
+        for name, data in sorted(records.items()):
+            if not name.startswith("cp:"):
+                continue
+            record = loads(data, f"checkpoint {name} of {space}")
+            found.append(
+                {
+                    "id": record["id"],
+                    "run_id": space.removeprefix("run:"),
+                    "interrupts": decode_interrupts(record["interrupts"]),
+                    "created": record["created"],
+                    "resumed": f"claim:{name}" in records,
+                }
+            )
+    return found

@@ -18,7 +18,7 @@ from adk.runner.checkpoint import (
     Checkpointer,
     LoadedRun,
     check_tree,
-    decode_interrupts,
+    list_checkpoints,
     load_run,
     namespace,
     new_meta,
@@ -29,7 +29,7 @@ from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
 from adk.runner.journal import Durability, RunJournal
 from adk.runner.lease import DEFAULT_LEASE_SECONDS, RunLease
 from adk.runner.result import RunResult
-from adk.runner.serde import CheckpointError, SerializationError, dumps, loads
+from adk.runner.serde import CheckpointError, SerializationError, dumps
 from adk.runner.stores import CheckpointStore, open_store
 from adk.serving.layer import ServingLayer
 
@@ -350,24 +350,7 @@ class Runner:
         :class:`~adk.InterruptInfo`), ``created`` (a UNIX time) and
         ``resumed`` (whether it was already resumed).
         """
-        spaces = [namespace(run_id)] if run_id else await self.store.namespaces("run:")
-        found = []
-        for space in spaces:
-            records = dict(await self.store.scan(space))
-            for name, data in sorted(records.items()):
-                if not name.startswith("cp:"):
-                    continue
-                record = loads(data, f"checkpoint {name} of {space}")
-                found.append(
-                    {
-                        "id": record["id"],
-                        "run_id": space.removeprefix("run:"),
-                        "interrupts": decode_interrupts(record["interrupts"]),
-                        "created": record["created"],
-                        "resumed": f"claim:{name}" in records,
-                    }
-                )
-        return found
+        return await list_checkpoints(self.store, run_id)
 
     async def delete_run(self, run_id: str) -> None:
         """Delete every record of ``run_id`` (its journal and checkpoints)."""
