@@ -12,6 +12,9 @@
   with ```` ```python no-run ````: it is still rendered as Python, and this
   test only checks that it compiles. Keep those rare. Blocks with any other
   info string (``text`` for signatures and sketches, ``bash``...) are ignored.
+- A block that needs this machine's Redis or PostgreSQL is fenced with
+  ```` ```python services ````: it runs when those servers answer (always in
+  CI, where ``ADK_REQUIRE_SERVICES=1`` makes it fail instead of skipping).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
 # ```python or ```python no-run at the start of a line; the block ends at the next ``` line.
 _FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 NO_RUN = "no-run"
+SERVICES = "services"
 
 
 def _env() -> dict[str, str]:
@@ -56,6 +60,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, *args],
         cwd=cwd,
         env=_env(),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -77,6 +82,8 @@ def _python_blocks() -> list[tuple[str, str | None, str]]:
             line = text.count("\n", 0, match.start()) + 1
             block_id = f"{path.relative_to(ROOT).as_posix()}:{line}"
             skip = f"marked {NO_RUN}" if NO_RUN in words[1:] else None
+            if SERVICES in words[1:]:
+                skip = SERVICES
             blocks.append((block_id, skip, match.group("body")))
     return blocks
 
@@ -107,7 +114,9 @@ def test_cookbook_script_runs(script: Path) -> None:
     ids=[block_id for block_id, _, _ in BLOCKS],
 )
 def test_doc_example_runs(skip: str | None, code: str, tmp_path: Path) -> None:
-    if skip is not None:
+    if skip == SERVICES:
+        _require_services()
+    elif skip is not None:
         compile(code, "<no-run block>", "exec")  # not run, but it must at least be valid Python
         pytest.skip(skip)
     script = tmp_path / "example.py"
@@ -117,3 +126,17 @@ def test_doc_example_runs(skip: str | None, code: str, tmp_path: Path) -> None:
         f"example exited with {result.returncode}\n--- code\n{code}\n"
         f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
+
+
+def _require_services() -> None:
+    """Skip (or, in CI, fail) unless the local Redis and PostgreSQL servers answer."""
+    import socket
+
+    for port, name in ((6379, "Redis"), (5432, "PostgreSQL")):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError as exc:
+            message = f"{name} is not reachable on 127.0.0.1:{port}: {exc}"
+            if os.environ.get("ADK_REQUIRE_SERVICES") == "1":
+                pytest.fail(message)
+            pytest.skip(message)

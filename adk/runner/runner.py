@@ -12,6 +12,7 @@ from adk.agents.base import Agent
 from adk.agents.tree import AgentTree
 from adk.errors import ConfigurationError
 from adk.events import AgentEvent
+from adk.interrupts import Approval
 from adk.messages import Message
 from adk.runner.checkpoint import (
     CheckpointAlreadyResumed,
@@ -257,6 +258,9 @@ class Runner:
         given = dict(answers or {})
         self._check_resumable(loaded, checkpoint_id, given)
         claim = _claim_name(checkpoint_id)
+        if claim is None and loaded.status == "interrupted" and loaded.checkpoint is not None:
+            # A paused run resumed by its run id uses up its latest checkpoint.
+            claim = _claim_name(str(loaded.checkpoint["id"]))
         # A checkpoint is answered once (a permanent claim); a run id (crash recovery) is
         # guarded only by the lease, so a resume that dies does not block the next one.
         if claim is not None and not await self.store.put_if_absent(
@@ -330,8 +334,8 @@ class Runner:
                 f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
                 "its latest interrupt instead (Runner.checkpoints lists them)"
             )
-        if loaded.status in ("finished", "failed"):
-            raise CheckpointError(f"run {loaded.run_id!r} has already {loaded.status}")
+        if loaded.status == "finished":
+            raise CheckpointError(f"run {loaded.run_id!r} has already finished")
         pending = {info.id: info for info in loaded.pending}
         unknown = [key for key in answers if key not in pending]
         if unknown:
@@ -340,6 +344,13 @@ class Runner:
                 f"no pending interrupt {', '.join(map(repr, unknown))} in checkpoint "
                 f"{checkpoint_id!r}; pending: {listed}"
             )
+        for key, answer in answers.items():
+            info = pending[key].info
+            if isinstance(info, dict) and info.get("type") == "approval":
+                try:
+                    Approval.parse(answer)  # checked now, before the checkpoint is used up
+                except ValueError as exc:
+                    raise CheckpointError(f"answer to approval {key!r}: {exc}") from None
 
     # -- managing checkpoints ---------------------------------------------------------
 
@@ -351,6 +362,10 @@ class Runner:
         ``resumed`` (whether it was already resumed).
         """
         return await list_checkpoints(self.store, run_id)
+
+    async def close(self) -> None:
+        """Close the checkpoint store (its connections)."""
+        await self.store.close()
 
     async def delete_run(self, run_id: str) -> None:
         """Delete every record of ``run_id`` (its journal and checkpoints)."""

@@ -145,6 +145,7 @@ async def run_tool_call(
             "Send a JSON object that matches the tool's schema.",
             raise_errors,
         )
+    raw_arguments = arguments
     try:
         arguments = tool.validate(arguments)
     except ArgumentsInvalid as exc:
@@ -161,7 +162,8 @@ async def run_tool_call(
     if needs_approval(tool, arguments):
         approval_id = interrupt_id(tool_ctx.address, "approval")
         if approval_id not in journal.answers:
-            info = {"type": "approval", "tool": call.name, "arguments": arguments}
+            # The arguments as the model sent them (JSON), not as converted for the call.
+            info = {"type": "approval", "tool": call.name, "arguments": raw_arguments}
             return _interrupted(call, index, (_pending(approval_id, tool_ctx.address, info),))
         decision = Approval.parse(journal.answers[approval_id])
         if decision.decision == "reject":

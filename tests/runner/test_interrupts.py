@@ -451,3 +451,65 @@ async def test_interrupt_after_a_transfer_resumes_in_the_destination() -> None:
     assert done.text == "billing: refund granted"
     assert [e.run_path for e in done.events] == [("router", "billing")] * 2
     assert counter.calls == {"router-model": 1, "billing-model": 2, "refund": 2}
+
+
+async def test_an_unreadable_approval_answer_is_refused_before_the_checkpoint_is_used() -> None:
+    model = ScriptedModel(
+        by_last_message({"bank": ToolCall.of("transfer_money", to="bob", amount=1)})
+    )
+    runner = Runner(ChatModelAgent("bank", model=model, tools=[transfer_money]))
+    paused = await runner.invoke("pay")
+    assert paused.checkpoint_id is not None
+    [pending] = paused.interrupts
+    with pytest.raises(CheckpointError, match="answer to approval .*cannot read 'yes'"):
+        await runner.resume_invoke(paused.checkpoint_id, {pending.id: "yes"})
+    done = await runner.resume_invoke(paused.checkpoint_id, {pending.id: "approve"})
+    assert done.text == "bank done: sent 1 to bob"
+
+
+async def test_resuming_a_paused_run_by_run_id_uses_up_its_checkpoint() -> None:
+    @tool
+    def ask(ctx: ToolContext) -> str:
+        """Ask."""
+        return str(ctx.interrupt("?"))
+
+    agent = ChatModelAgent(
+        "a", model=ScriptedModel(by_last_message({"a": ToolCall.of("ask")})), tools=[ask]
+    )
+    runner = Runner(agent)
+    paused = await runner.invoke("go", run_id="job")
+    done = await runner.resume_invoke("job", {paused.interrupts[0].id: "yes"})
+    assert done.text == "a done: yes"
+    with pytest.raises(CheckpointAlreadyResumed):
+        await runner.resume_invoke(paused.checkpoint_id or "", {paused.interrupts[0].id: "no"})
+
+
+async def test_a_failed_run_can_be_retried_by_run_id_without_repeating_completed_calls() -> None:
+    from adk import ModelServerError
+
+    counter = Counter()
+    flaky = {"fail": True}
+
+    @tool
+    def fetch(ctx: ToolContext) -> str:
+        """Fetch data."""
+        counter.hit("fetch")
+        return "data"
+
+    def script(request: ModelRequest) -> Any:
+        counter.hit("model")
+        if request.messages[-1].role == "tool":
+            if flaky["fail"]:
+                raise ModelServerError("upstream down", status_code=503)
+            return "summary of data"
+        return ToolCall.of("fetch")
+
+    runner = Runner(
+        ChatModelAgent("a", model=ScriptedModel(script), tools=[fetch]), durability="step"
+    )
+    with pytest.raises(ModelServerError):
+        await runner.invoke("go", run_id="flaky")
+    flaky["fail"] = False
+    result = await runner.resume_invoke("flaky")
+    assert result.text == "summary of data"
+    assert counter.calls == {"model": 3, "fetch": 1}  # the tool did not run again

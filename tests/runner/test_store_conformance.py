@@ -103,3 +103,13 @@ async def test_put_many_writes_all_records_together(store: CheckpointStore) -> N
     await store.put_many("run:m2", [("a", b"1")], ttl=0.3)
     await anyio.sleep(0.6)
     assert await store.scan("run:m2") == []
+
+
+async def test_a_write_with_ttl_renews_the_whole_namespace(store: CheckpointStore) -> None:
+    await store.put("run:r", "first", b"1", ttl=0.6)
+    await anyio.sleep(0.4)
+    await store.put_many("run:r", [("second", b"2")], ttl=0.6)
+    await anyio.sleep(0.4)  # 0.8 s after the first write, 0.4 s after the renewal
+    assert [name for name, _ in await store.scan("run:r")] == ["first", "second"]
+    await anyio.sleep(0.5)
+    assert await store.scan("run:r") == []

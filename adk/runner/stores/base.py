@@ -16,7 +16,10 @@ from typing import Protocol, runtime_checkable
 class CheckpointStore(Protocol):
     """Where checkpoints live: in memory, SQLite, Redis or PostgreSQL.
 
-    ``ttl`` is in seconds; an expired record reads as missing.
+    ``ttl`` is in seconds and applies to a whole namespace: a write with a
+    ttl makes every record of its namespace expire ``ttl`` seconds from now
+    (a run's records live and expire together). An expired record reads as
+    missing.
     """
 
     async def get(self, namespace: str, name: str) -> bytes | None:

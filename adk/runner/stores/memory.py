@@ -38,7 +38,11 @@ class InMemoryStore:
     ) -> None:
         """Write a record."""
         until = time.time() + ttl if ttl else None
-        self._data.setdefault(namespace, {})[name] = (bytes(data), until)
+        records = self._data.setdefault(namespace, {})
+        if until is not None:
+            for key, (value, _) in records.items():
+                records[key] = (value, until)
+        records[name] = (bytes(data), until)
 
     async def put_many(
         self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None

@@ -64,13 +64,7 @@ class PostgresStore:
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
     ) -> None:
         """Write a record."""
-        until = time.time() + ttl if ttl else None
-        await self._execute(
-            "INSERT INTO {table} (namespace, name, data, expires_at) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (namespace, name) DO UPDATE"
-            " SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at",
-            (namespace, name, data, until),
-        )
+        await self.put_many(namespace, [(name, data)], ttl=ttl)
 
     async def put_many(
         self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
@@ -87,6 +81,11 @@ class PostgresStore:
                 ),
                 [(namespace, name, data, until) for name, data in items],
             )
+            if until is not None:  # a write with a ttl renews the whole namespace
+                await cursor.execute(
+                    f"UPDATE {self.table} SET expires_at = %s WHERE namespace = %s",
+                    (until, namespace),
+                )
 
     async def put_if_absent(
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
@@ -101,7 +100,12 @@ class PostgresStore:
             " WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s",
             (namespace, name, data, until, now),
         )
-        return bool(cursor.rowcount == 1)
+        written = bool(cursor.rowcount == 1)
+        if written and until is not None:
+            await self._execute(
+                "UPDATE {table} SET expires_at = %s WHERE namespace = %s", (until, namespace)
+            )
+        return written
 
     async def scan(self, namespace: str, prefix: str = "") -> list[tuple[str, bytes]]:
         """Live records whose name starts with ``prefix``, sorted."""

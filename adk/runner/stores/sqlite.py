@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS adk_records (
 """
 
 
+def _refresh(conn: sqlite3.Connection, namespace: str, until: float | None) -> None:
+    """A write with a ttl renews the expiry of the whole namespace."""
+    if until is not None:
+        conn.execute("UPDATE adk_records SET expires_at=? WHERE namespace=?", (until, namespace))
+
+
 class SQLiteStore:
     """Records in a SQLite database file, shared safely by several processes.
 
@@ -76,11 +82,18 @@ class SQLiteStore:
         until = time.time() + ttl if ttl else None
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO adk_records (namespace, name, data, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (namespace, name, data, until),
-            )
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT OR REPLACE INTO adk_records (namespace, name, data, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (namespace, name, data, until),
+                )
+                _refresh(conn, namespace, until)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         await self._run(write)
 
@@ -99,6 +112,7 @@ class SQLiteStore:
                     " VALUES (?, ?, ?, ?)",
                     rows,
                 )
+                _refresh(conn, namespace, until)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -125,11 +139,14 @@ class SQLiteStore:
                     " VALUES (?, ?, ?, ?)",
                     (namespace, name, data, until),
                 )
+                written = cursor.rowcount == 1
+                if written:
+                    _refresh(conn, namespace, until)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return cursor.rowcount == 1
+            return written
 
         return await self._run(write)
 
