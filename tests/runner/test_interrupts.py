@@ -461,7 +461,7 @@ async def test_an_unreadable_approval_answer_is_refused_before_the_checkpoint_is
     paused = await runner.invoke("pay")
     assert paused.checkpoint_id is not None
     [pending] = paused.interrupts
-    with pytest.raises(CheckpointError, match="answer to approval .*cannot read 'yes'"):
+    with pytest.raises(CheckpointError, match=r"answer to approval .*cannot read 'yes'"):
         await runner.resume_invoke(paused.checkpoint_id, {pending.id: "yes"})
     done = await runner.resume_invoke(paused.checkpoint_id, {pending.id: "approve"})
     assert done.text == "bank done: sent 1 to bob"
