@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict
 
 from adk.errors import ConfigurationError
 from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo, Interrupted
@@ -14,10 +13,13 @@ from adk.messages import Message
 from adk.runner.context import RunContext
 
 
-class AgentInput(BaseModel):
-    """What an agent is asked: the conversation so far, oldest first."""
+@dataclass(slots=True)
+class AgentInput:
+    """What an agent is asked: the conversation so far, oldest first.
 
-    model_config = ConfigDict(defer_build=True)
+    (A plain dataclass: one is built for every agent a run starts, and it is
+    never parsed from outside data; the run's input is checkpointed as messages.)
+    """
 
     messages: list[Message]
 
