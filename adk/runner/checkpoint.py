@@ -152,12 +152,15 @@ class Checkpointer(JournalSink):
             await self.ensure_meta()
             await journal.flush()
             checkpoint_id = await self._checkpoint_record(journal, interrupts)
+            head: dict[str, Any] = {"status": "interrupted", "checkpoint": checkpoint_id}
+            if self.lease is not None and self.lease.held:
+                # The lease is handed back in this same write (the next resume takes it over).
+                head["lease"] = self.lease.hand_back()
+            await self._put("head", head)
             batch, self._batch = self._batch, None
             await self.store.put_many(self.namespace, batch, ttl=self.ttl)
         finally:
             self._batch = None
-        if self.lease is not None:
-            await self.lease.release()
         return checkpoint_id
 
     async def _checkpoint_record(
@@ -178,15 +181,15 @@ class Checkpointer(JournalSink):
             "created": time.time(),
         }
         await self._put(f"cp:{number:06d}", record)
-        await self._put("head", {"status": "interrupted", "checkpoint": checkpoint_id})
         return checkpoint_id
 
     async def finish(self, journal: RunJournal, status: str) -> None:
         """Record that the run ended (call only for runs that have records in the store)."""
         await journal.flush()
-        await self._put("head", {"status": status})
-        if self.lease is not None:
-            await self.lease.release()
+        head: dict[str, Any] = {"status": status}
+        if self.lease is not None and self.lease.held:
+            head["lease"] = self.lease.hand_back()
+        await self._put("head", head)
 
 
 def decode_interrupts(records: list[list[Any]]) -> list[InterruptInfo]:
@@ -230,7 +233,10 @@ class LoadedRun:
         status: str,
         claims: frozenset[str] = frozenset(),
         answers: dict[str, Any] | None = None,
+        released_lease: str | None = None,
     ) -> None:
+        self.released_lease = released_lease
+        """The lease token the run's last holder handed back with its status record."""
         self.answers = answers or {}
         """Every answer given up to this checkpoint (they are needed again when replaying)."""
         self.claims = claims
@@ -290,7 +296,8 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
         answers.update(checkpoint["answers"])
     claims = frozenset(name for name in records if name.startswith("claim:"))
     count = sum(1 for name in records if name.startswith("cp:"))
-    return LoadedRun(run_id, meta, chunks, checkpoint, count, status, claims, answers)
+    released = head.get("lease")
+    return LoadedRun(run_id, meta, chunks, checkpoint, count, status, claims, answers, released)
 
 
 async def list_checkpoints(

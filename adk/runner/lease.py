@@ -54,15 +54,20 @@ class RunLease:
         self.held = False
         self._renewed = 0.0
 
-    async def acquire(self) -> None:
-        """Take the lease, taking over from a dead process on this machine; else raise."""
+    async def acquire(self, released: str | None = None) -> None:
+        """Take the lease; else raise :class:`RunInProgress`.
+
+        A lease whose token is ``released`` (the run's status record says its
+        holder paused or ended the run) or whose holder died on this machine
+        is taken over.
+        """
         if await self.store.put_if_absent(
             self.namespace, "owner", dumps(self.owner), ttl=self.seconds
         ):
             self.held = True
             return
         current = await self._current()
-        if current is not None and self._dead(current):
+        if current is not None and (current.get("token") == released or self._dead(current)):
             # Only one process may take over a given dead owner's lease.
             marker = f"takeover:{current['token']}"
             if await self.store.put_if_absent(self.namespace, marker, b"1", ttl=self.seconds):
@@ -103,6 +108,16 @@ class RunLease:
             )
         await self.store.put(self.namespace, "owner", dumps(self.owner), ttl=self.seconds)
         self._renewed = time.monotonic()
+
+    def hand_back(self) -> str:
+        """Stop holding the lease without a store write; returns the token to record.
+
+        The caller writes the token into the run's status record in the same
+        write as the checkpoint: a later :meth:`acquire` that is given it takes
+        the lease over at once.
+        """
+        self.held = False
+        return str(self.owner["token"])
 
     async def release(self) -> None:
         """Give the lease back (if still ours)."""

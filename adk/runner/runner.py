@@ -303,7 +303,8 @@ class Runner:
         checkpointer.stored_answers.update(loaded.answers)
         journal.sink = checkpointer
         assert checkpointer.lease is not None
-        await checkpointer.lease.acquire()  # last: nothing below can fail and leave it held
+        # Last: nothing below can fail and leave it held.
+        await checkpointer.lease.acquire(released=loaded.released_lease)
         return ctx, journal, checkpointer
 
     async def resume_invoke(
@@ -369,7 +370,9 @@ class Runner:
 
     async def delete_run(self, run_id: str) -> None:
         """Delete every record of ``run_id`` (its journal and checkpoints)."""
-        await self.store.delete(namespace(split_checkpoint_id(run_id)[0]))
+        run_id = split_checkpoint_id(run_id)[0]
+        await self.store.delete(namespace(run_id))
+        await self.store.delete(f"lease:{run_id}")
 
     # -- one execution ----------------------------------------------------------------
 
