@@ -22,6 +22,7 @@ from typing import Any
 
 from adk.agents.tree import AgentTree
 from adk.events import InterruptInfo
+from adk.interrupts import Approval
 from adk.messages import Message
 from adk.runner.journal import Durability, JournalSink, RunJournal, decode_message, encode_message
 from adk.runner.lease import RunLease
@@ -322,3 +323,43 @@ async def list_checkpoints(
                 }
             )
     return found
+
+
+def check_resumable(
+    loaded: LoadedRun, checkpoint_id: str, answers: Mapping[str, Any], tree: AgentTree
+) -> None:
+    """Raise a clear error if ``loaded`` cannot be resumed with ``answers`` by ``tree``'s root."""
+    if loaded.meta["root"] != tree.root.name:
+        raise CheckpointError(
+            f"checkpoint {checkpoint_id!r} belongs to a run of agent "
+            f"{loaded.meta['root']!r}, not {tree.root.name!r}"
+        )
+    check_tree(loaded.meta["tree"], tree)
+    if claim_name(checkpoint_id) in loaded.claims:
+        raise CheckpointAlreadyResumed(
+            f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
+            "its latest interrupt instead (Runner.checkpoints lists them)"
+        )
+    if loaded.status == "finished":
+        raise CheckpointError(f"run {loaded.run_id!r} has already finished")
+    pending = {info.id: info for info in loaded.pending}
+    unknown = [key for key in answers if key not in pending]
+    if unknown:
+        listed = ", ".join(f"{i.id} ({i.info!r})" for i in pending.values()) or "none"
+        raise CheckpointError(
+            f"no pending interrupt {', '.join(map(repr, unknown))} in checkpoint "
+            f"{checkpoint_id!r}; pending: {listed}"
+        )
+    for key, answer in answers.items():
+        info = pending[key].info
+        if isinstance(info, dict) and info.get("type") == "approval":
+            try:
+                Approval.parse(answer)  # checked now, before the checkpoint is used up
+            except ValueError as exc:
+                raise CheckpointError(f"answer to approval {key!r}: {exc}") from None
+
+
+def claim_name(checkpoint_id: str) -> str | None:
+    """The single-shot claim record of a checkpoint id (None for a run id)."""
+    _, number = split_checkpoint_id(checkpoint_id)
+    return f"claim:cp:{number:06d}" if number is not None else None

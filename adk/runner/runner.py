@@ -12,13 +12,12 @@ from adk.agents.base import Agent
 from adk.agents.tree import AgentTree
 from adk.errors import ConfigurationError
 from adk.events import AgentEvent
-from adk.interrupts import Approval
 from adk.messages import Message
 from adk.runner.checkpoint import (
     CheckpointAlreadyResumed,
     Checkpointer,
-    LoadedRun,
-    check_tree,
+    check_resumable,
+    claim_name,
     list_checkpoints,
     load_run,
     namespace,
@@ -30,7 +29,7 @@ from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
 from adk.runner.journal import Durability, RunJournal
 from adk.runner.lease import DEFAULT_LEASE_SECONDS, RunLease
 from adk.runner.result import RunResult
-from adk.runner.serde import CheckpointError, SerializationError, dumps
+from adk.runner.serde import SerializationError, dumps
 from adk.runner.stores import CheckpointStore, open_store
 from adk.serving.layer import ServingLayer
 
@@ -256,11 +255,11 @@ class Runner:
     ) -> tuple[RunContext, RunJournal, Checkpointer]:
         loaded = await load_run(self.store, checkpoint_id)
         given = dict(answers or {})
-        self._check_resumable(loaded, checkpoint_id, given)
-        claim = _claim_name(checkpoint_id)
+        check_resumable(loaded, checkpoint_id, given, self.tree)
+        claim = claim_name(checkpoint_id)
         if claim is None and loaded.status == "interrupted" and loaded.checkpoint is not None:
             # A paused run resumed by its run id uses up its latest checkpoint.
-            claim = _claim_name(str(loaded.checkpoint["id"]))
+            claim = claim_name(str(loaded.checkpoint["id"]))
         # A checkpoint is answered once (a permanent claim); a run id (crash recovery) is
         # guarded only by the lease, so a resume that dies does not block the next one.
         if claim is not None and not await self.store.put_if_absent(
@@ -321,38 +320,6 @@ class Runner:
         )
         return await RunExecution(self.agent, *prepared).result()
 
-    def _check_resumable(
-        self, loaded: LoadedRun, checkpoint_id: str, answers: Mapping[str, Any]
-    ) -> None:
-        if loaded.meta["root"] != self.agent.name:
-            raise CheckpointError(
-                f"checkpoint {checkpoint_id!r} belongs to a run of agent "
-                f"{loaded.meta['root']!r}, not {self.agent.name!r}"
-            )
-        check_tree(loaded.meta["tree"], self.tree)
-        if _claim_name(checkpoint_id) in loaded.claims:
-            raise CheckpointAlreadyResumed(
-                f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
-                "its latest interrupt instead (Runner.checkpoints lists them)"
-            )
-        if loaded.status == "finished":
-            raise CheckpointError(f"run {loaded.run_id!r} has already finished")
-        pending = {info.id: info for info in loaded.pending}
-        unknown = [key for key in answers if key not in pending]
-        if unknown:
-            listed = ", ".join(f"{i.id} ({i.info!r})" for i in pending.values()) or "none"
-            raise CheckpointError(
-                f"no pending interrupt {', '.join(map(repr, unknown))} in checkpoint "
-                f"{checkpoint_id!r}; pending: {listed}"
-            )
-        for key, answer in answers.items():
-            info = pending[key].info
-            if isinstance(info, dict) and info.get("type") == "approval":
-                try:
-                    Approval.parse(answer)  # checked now, before the checkpoint is used up
-                except ValueError as exc:
-                    raise CheckpointError(f"answer to approval {key!r}: {exc}") from None
-
     # -- managing checkpoints ---------------------------------------------------------
 
     async def checkpoints(self, run_id: str | None = None) -> list[dict[str, Any]]:
@@ -399,8 +366,3 @@ class Runner:
             tree=self.tree,
             journal=journal,
         )
-
-
-def _claim_name(checkpoint_id: str) -> str | None:
-    _, number = split_checkpoint_id(checkpoint_id)
-    return f"claim:cp:{number:06d}" if number is not None else None
