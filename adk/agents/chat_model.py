@@ -57,6 +57,8 @@ def system_message(text: str) -> Message:
 
 def _one_transfer(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
     """Carry out only the first transfer of a response; tell the model the others were not."""
+    if len(outcomes) < 2:
+        return outcomes
     chosen: str | None = None
     for outcome in outcomes:
         for action in outcome.actions:
@@ -322,6 +324,8 @@ class ChatModelAgent(BaseAgent):
     def _turn_end(self, outcomes: list[ToolOutcome]) -> ToolOutcome | None:
         """The outcome that ends this turn (exit, transfer, break-loop, return-directly)."""
         for outcome in outcomes:
+            if not outcome.actions:
+                continue
             for action in outcome.actions:
                 if action.exit or action.transfer_to_agent is not None or action.break_loop:
                     return outcome

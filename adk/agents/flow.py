@@ -59,6 +59,7 @@ async def run_agent(
         own_path = current_ctx.run_path
         current_ctx.enter(current.name)
         invocation, journal, seq = current_ctx.invocation, current_ctx.journal, 0
+        record = current_ctx.events.append
         stream = current.run(current_input, current_ctx)
         raised: Exception | None = None
         try:
@@ -66,7 +67,7 @@ async def run_agent(
                 if event.run_path == own_path:
                     action = event.action
                     if not event.partial:
-                        current_ctx.record(event)
+                        record(event)
                         # Interrupt events are where a resumed run diverges: not counted.
                         if action is None or action.interrupted is None:
                             if journal.count_event(invocation, seq):

@@ -169,13 +169,17 @@ async def run_tool_call(
         if decision.decision == "reject":
             reason = f": {decision.message}" if decision.message else ""
             text = f"The user rejected this call to '{call.name}'{reason}"
-            return await _complete(journal, key, call, index, text, [], {}, failed=True)
+            return await _flushed(
+                journal, _complete(journal, key, call, index, text, [], {}, failed=True)
+            )
         if decision.decision == "edit":
             try:
                 arguments = tool.validate(dict(decision.arguments or {}))
             except ArgumentsInvalid as exc:
                 text = f"Error: the arguments the user edited for '{call.name}' are invalid: {exc}"
-                return await _complete(journal, key, call, index, text, [], {}, failed=True)
+                return await _flushed(
+                    journal, _complete(journal, key, call, index, text, [], {}, failed=True)
+                )
     # Session writes are journaled with the call; a tool that cannot reach the run's
     # context (a plain function without a ToolContext parameter) cannot make any.
     recording = getattr(tool, "uses_context", True)
@@ -192,20 +196,32 @@ async def run_tool_call(
         if raise_errors:
             raise
         text = f"Error: tool '{call.name}' raised {type(exc).__name__}: {exc}"
-        return await _complete(journal, key, call, index, text, [], updates, failed=True)
+        return await _flushed(
+            journal, _complete(journal, key, call, index, text, [], updates, failed=True)
+        )
     finally:
         if token is not None:
             stop_recording(token)
-    return await _complete(
+    return await _flushed(
         journal,
-        key,
-        call,
-        index,
-        render_result(value),
-        tool_ctx.actions,
-        updates,
-        return_directly=tool.return_directly,
+        _complete(
+            journal,
+            key,
+            call,
+            index,
+            render_result(value),
+            tool_ctx.actions,
+            updates,
+            return_directly=tool.return_directly,
+        ),
     )
+
+
+async def _flushed(journal: Any, outcome: ToolOutcome) -> ToolOutcome:
+    """``outcome``, once its journal record is stored when durability is ``"step"``."""
+    if journal.step:
+        await journal.flush()
+    return outcome
 
 
 def _pending(pending_id: str, address: tuple[str, ...], info: Any) -> InterruptInfo:
@@ -218,7 +234,7 @@ def _interrupted(call: ToolCall, index: int, interrupts: tuple[InterruptInfo, ..
     return ToolOutcome(message, [], interrupts=interrupts, index=index)
 
 
-async def _complete(
+def _complete(
     journal: Any,
     key: str,
     call: ToolCall,
@@ -233,8 +249,7 @@ async def _complete(
     record = ToolRecord(
         text, failed=failed, return_directly=return_directly, actions=actions, updates=updates
     )
-    if journal.note_tool(key, record):
-        await journal.flush()
+    journal.note_tool(key, record)  # the caller flushes it under step durability
     message = Message.tool(text, tool_call_id=call.id, name=call.name)
     return ToolOutcome(
         message, actions, return_directly=return_directly, failed=failed, index=index
@@ -260,7 +275,10 @@ def order_for_delivery(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
     interrupt in the same positions, so the journal can tell which events
     the caller has already seen.
     """
-    if all(o.replayed_seq is None and not o.interrupts for o in outcomes):
+    for outcome in outcomes:
+        if outcome.replayed_seq is not None or outcome.interrupts:
+            break
+    else:
         return outcomes  # the common case: nothing replayed, nothing pending
     return sorted(
         (o for o in outcomes if not o.interrupts),
