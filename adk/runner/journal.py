@@ -176,11 +176,6 @@ class RunJournal:
             if count > self.delivered_before.get(invocation, 0):
                 self.delivered_before[invocation] = count
 
-    @property
-    def size(self) -> int:
-        """How many calls the journal holds."""
-        return len(self._models) + len(self._tools)
-
     # -- addresses and events ---------------------------------------------------------
 
     def occurrence(self, address: str) -> int:
