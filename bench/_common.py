@@ -285,3 +285,32 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats (median is kept)")
     parser.add_argument("--quick", action="store_true", help="fewer runs/repeats, for a smoke test")
     return parser
+
+
+# --------------------------------------------------------------------------- the shared tool
+# Every agent benchmark calls the same tool, on the adk side (wrapped by @tool)
+# and in the hand-written baseline (called directly, with this spec).
+
+
+async def add(a: int, b: int) -> int:
+    """Add two integers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    """
+    return a + b
+
+
+BASELINE_TOOL_SPECS: list[dict[str, Any]] = [
+    {
+        "name": "add",
+        "description": "Add two integers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    }
+]
+BASELINE_TOOLS = {"add": add}

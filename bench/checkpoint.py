@@ -112,9 +112,7 @@ def timed_sqlite_store(path: Path) -> Any:
             await super().put(namespace, name, data, ttl=ttl)
             TIMINGS.puts.append((name, (time.perf_counter_ns() - start) / 1e6))
 
-        async def put_many(
-            self, namespace: str, items: Any, *, ttl: float | None = None
-        ) -> None:
+        async def put_many(self, namespace: str, items: Any, *, ttl: float | None = None) -> None:
             start = time.perf_counter_ns()
             await super().put_many(namespace, items, ttl=ttl)
             names = "+".join(name for name, _ in items)

@@ -28,6 +28,9 @@ import anyio
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (
+    BASELINE_TOOL_SPECS,
+    BASELINE_TOOLS,
+    add,
     adk_location,
     base_parser,
     emit_json,
@@ -59,16 +62,6 @@ def answer_of(agent_name: str) -> str:
 # --------------------------------------------------------------------------- the tool
 
 
-async def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
-
-
 # --------------------------------------------------------------------------- baseline
 # The same pipeline by hand. One shared history list of (agent name or None,
 # message dict), appended as messages are produced. Each agent's input is
@@ -76,18 +69,6 @@ async def add(a: int, b: int) -> int:
 # other agents' messages rewritten as user-role context messages (the same
 # texts adk's default history rewriter produces). No pydantic, no events.
 
-BASELINE_TOOL_SPECS = [
-    {
-        "name": "add",
-        "description": "Add two integers.",
-        "parameters": {
-            "type": "object",
-            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"],
-        },
-    }
-]
-BASELINE_TOOLS = {"add": add}
 
 Entry = tuple[str | None, dict[str, Any]]
 

@@ -30,6 +30,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (
+    BASELINE_TOOL_SPECS,
+    BASELINE_TOOLS,
+    add,
     adk_location,
     base_parser,
     emit_json,
@@ -64,34 +67,11 @@ EXPECTED = sorted(answer_of(name) for name in AGENT_NAMES)
 # --------------------------------------------------------------------------- the tool
 
 
-async def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
-
-
 # --------------------------------------------------------------------------- baseline
 # 100 asyncio tasks, each one agent turn by hand: dict messages, a "model"
 # that sleeps then returns a tool call (first) or the answer (once a tool
 # result is there), json.loads of the arguments, the awaited tool, a tool
 # message. No pydantic, no framework.
-
-BASELINE_TOOL_SPECS = [
-    {
-        "name": "add",
-        "description": "Add two integers.",
-        "parameters": {
-            "type": "object",
-            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"],
-        },
-    }
-]
-BASELINE_TOOLS = {"add": add}
 
 
 def make_baseline_model(latency: float) -> Any:

@@ -25,6 +25,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (
+    BASELINE_TOOL_SPECS,
+    BASELINE_TOOLS,
+    add,
     adk_location,
     base_parser,
     emit_json,
@@ -55,33 +58,10 @@ IMPORT_SNIPPETS = {
 # --------------------------------------------------------------------------- the tool
 
 
-async def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
-
-
 # --------------------------------------------------------------------------- baseline
 # The same turn by hand: dict messages, an async "model" that returns a tool
 # call then text, json.loads of the arguments, an awaited tool, a tool-result
 # message, the final text. No pydantic, no framework.
-
-BASELINE_TOOL_SPECS = [
-    {
-        "name": "add",
-        "description": "Add two integers.",
-        "parameters": {
-            "type": "object",
-            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"],
-        },
-    }
-]
-BASELINE_TOOLS = {"add": add}
 
 
 async def baseline_model(
