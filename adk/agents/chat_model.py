@@ -250,7 +250,8 @@ class ChatModelAgent(BaseAgent):
                     reply = assembler.response().message
                 else:
                     reply = (await serving.generate(self.model, request)).message
-                if journal.note_model(call_key, reply):
+                journal.note_model(call_key, reply)
+                if journal.step:
                     await journal.flush()
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.

@@ -88,10 +88,7 @@ async def run_agent(
             if aclose is not None:
                 await aclose()
         if raised is not None:
-            failure = error_event(current.name, current_ctx, raised)
-            current_ctx.record(failure)
-            ctx.failed = True
-            yield failure
+            yield _failure(current, current_ctx, ctx, raised)
             return
         if current_ctx.failed:
             ctx.failed = True
@@ -101,10 +98,10 @@ async def run_agent(
         dest = tree.get(transfer_to)
         if dest is None:
             known = ", ".join(tree.names())
-            ctx.failed = True
-            yield error_event(
-                current.name,
+            yield _failure(
+                current,
                 current_ctx,
+                ctx,
                 TransferError(
                     f"agent {current.name!r} transferred to {transfer_to!r}, which is not in "
                     f"the agent tree of {tree.root.name!r} (agents: {known})"
@@ -114,10 +111,10 @@ async def run_agent(
         count = current_ctx.count_transfer()
         limit = current_ctx.settings.max_transfers
         if count > limit:
-            ctx.failed = True
-            yield error_event(
-                current.name,
+            yield _failure(
+                current,
                 current_ctx,
+                ctx,
                 TransferLimitExceeded(
                     f"run made more than {limit} transfers (last: {current.name!r} -> "
                     f"{dest.name!r}, path {'/'.join(own_path)}); agents may be handing the task "
@@ -128,3 +125,13 @@ async def run_agent(
         current_ctx = current_ctx.child(dest.name)
         current_input = AgentInput(messages=input_messages(current_ctx, dest.name))
         current = dest
+
+
+def _failure(
+    agent: Agent, agent_ctx: RunContext, unit_ctx: RunContext, exc: Exception
+) -> AgentEvent:
+    """The error event ending ``agent``'s unit: recorded in history, the unit marked failed."""
+    event = error_event(agent.name, agent_ctx, exc)
+    agent_ctx.record(event)
+    unit_ctx.failed = True
+    return event

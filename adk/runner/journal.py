@@ -204,20 +204,18 @@ class RunJournal:
         """The journaled outcome of tool call ``key``, if it completed before."""
         return self._tools.get(key)
 
-    def note_model(self, key: str, message: Message) -> bool:
-        """Journal a completed model call; True if it must be flushed now (step durability)."""
+    def note_model(self, key: str, message: Message) -> None:
+        """Journal a completed model call (stored at the next :meth:`flush`)."""
         self._seq += 1
         self._models[key] = message
         self._unflushed.append([key, "m", message])
-        return self.step
 
-    def note_tool(self, key: str, record: ToolRecord) -> bool:
-        """Journal a completed tool call; True if it must be flushed now (step durability)."""
+    def note_tool(self, key: str, record: ToolRecord) -> None:
+        """Journal a completed tool call (stored at the next :meth:`flush`)."""
         self._seq += 1
         record.seq = self._seq
         self._tools[key] = record
         self._unflushed.append([key, "t", record])
-        return self.step
 
     @property
     def step(self) -> bool:

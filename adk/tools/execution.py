@@ -24,7 +24,7 @@ from adk.events import AgentAction, AgentEvent, InterruptInfo
 from adk.interrupts import Approval, Interrupt, interrupt_id
 from adk.messages import Message, ToolCall
 from adk.runner.context import RunContext
-from adk.runner.journal import ToolRecord, start_recording, stop_recording
+from adk.runner.journal import RunJournal, ToolRecord, start_recording, stop_recording
 from adk.runner.serde import dumps
 from adk.tools.base import ArgumentsInvalid, Tool, ToolContext
 
@@ -169,17 +169,13 @@ async def run_tool_call(
         if decision.decision == "reject":
             reason = f": {decision.message}" if decision.message else ""
             text = f"The user rejected this call to '{call.name}'{reason}"
-            return await _flushed(
-                journal, _complete(journal, key, call, index, text, [], {}, failed=True)
-            )
+            return await _complete(journal, key, call, index, text, [], {}, failed=True)
         if decision.decision == "edit":
             try:
                 arguments = tool.validate(dict(decision.arguments or {}))
             except ArgumentsInvalid as exc:
                 text = f"Error: the arguments the user edited for '{call.name}' are invalid: {exc}"
-                return await _flushed(
-                    journal, _complete(journal, key, call, index, text, [], {}, failed=True)
-                )
+                return await _complete(journal, key, call, index, text, [], {}, failed=True)
     # Session writes are journaled with the call; a tool that cannot reach the run's
     # context (a plain function without a ToolContext parameter) cannot make any.
     recording = getattr(tool, "uses_context", True)
@@ -196,32 +192,20 @@ async def run_tool_call(
         if raise_errors:
             raise
         text = f"Error: tool '{call.name}' raised {type(exc).__name__}: {exc}"
-        return await _flushed(
-            journal, _complete(journal, key, call, index, text, [], updates, failed=True)
-        )
+        return await _complete(journal, key, call, index, text, [], updates, failed=True)
     finally:
         if token is not None:
             stop_recording(token)
-    return await _flushed(
+    return await _complete(
         journal,
-        _complete(
-            journal,
-            key,
-            call,
-            index,
-            render_result(value),
-            tool_ctx.actions,
-            updates,
-            return_directly=tool.return_directly,
-        ),
+        key,
+        call,
+        index,
+        render_result(value),
+        tool_ctx.actions,
+        updates,
+        return_directly=tool.return_directly,
     )
-
-
-async def _flushed(journal: Any, outcome: ToolOutcome) -> ToolOutcome:
-    """``outcome``, once its journal record is stored when durability is ``"step"``."""
-    if journal.step:
-        await journal.flush()
-    return outcome
 
 
 def _pending(pending_id: str, address: tuple[str, ...], info: Any) -> InterruptInfo:
@@ -234,8 +218,8 @@ def _interrupted(call: ToolCall, index: int, interrupts: tuple[InterruptInfo, ..
     return ToolOutcome(message, [], interrupts=interrupts, index=index)
 
 
-def _complete(
-    journal: Any,
+async def _complete(
+    journal: RunJournal,
     key: str,
     call: ToolCall,
     index: int,
@@ -249,7 +233,9 @@ def _complete(
     record = ToolRecord(
         text, failed=failed, return_directly=return_directly, actions=actions, updates=updates
     )
-    journal.note_tool(key, record)  # the caller flushes it under step durability
+    journal.note_tool(key, record)
+    if journal.step:
+        await journal.flush()
     message = Message.tool(text, tool_call_id=call.id, name=call.name)
     return ToolOutcome(
         message, actions, return_directly=return_directly, failed=failed, index=index
@@ -286,6 +272,11 @@ def order_for_delivery(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
     )
 
 
+def tool_call_key(model_call_key: str, index: int) -> str:
+    """The journal key of the ``index``-th tool call of a model call's response."""
+    return f"{model_call_key}|t{index}"
+
+
 class _Batch:
     """The calls of one model response, run concurrently, outcomes kept in call order."""
 
@@ -314,7 +305,7 @@ class _Batch:
                 self.tools,
                 self.ctx,
                 self.agent_name,
-                key=f"{self.key_prefix}|t{index}",
+                key=tool_call_key(self.key_prefix, index),
                 index=index,
                 raise_errors=self.raise_errors,
                 emit=emit,
@@ -339,7 +330,7 @@ async def run_tool_calls(
 ) -> list[ToolOutcome]:
     """Run ``calls`` concurrently; outcomes come back in the order of the calls."""
     if len(calls) == 1:
-        key = f"{key_prefix}|t0"
+        key = tool_call_key(key_prefix, 0)
         return [
             await run_tool_call(
                 calls[0], tools, ctx, agent_name, key=key, raise_errors=raise_errors
