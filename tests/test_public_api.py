@@ -58,3 +58,23 @@ def test_user_code_type_checks_with_mypy_strict(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_type_checking_re_exports_match_the_runtime_table() -> None:
+    """The names type checkers see are exactly the names ``import adk`` serves, from the same modules."""
+    import ast
+
+    tree = ast.parse(Path(adk.__file__).read_text())
+    guarded = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+    )
+    seen = {
+        alias.name: node.module
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname == alias.name
+    }
+    assert seen == adk._EXPORTS
