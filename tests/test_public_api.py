@@ -61,7 +61,7 @@ def test_user_code_type_checks_with_mypy_strict(tmp_path: Path) -> None:
 
 
 def test_type_checking_re_exports_match_the_runtime_table() -> None:
-    """The names type checkers see are exactly the names ``import adk`` serves, from the same modules."""
+    """Type checkers see exactly the names ``import adk`` serves, from the same modules."""
     import ast
 
     tree = ast.parse(Path(adk.__file__).read_text())
