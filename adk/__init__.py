@@ -87,6 +87,25 @@ _EXPORTS: dict[str, str] = {
     "ScriptedModel": "adk.models.scripted",
     # serving
     "ServingLayer": "adk.serving.layer",
+    "FlushRecord": "adk.serving.layer",
+    "Backend": "adk.serving.config",
+    "Cost": "adk.serving.config",
+    "CacheDecision": "adk.serving.cache",
+    "CacheEvent": "adk.serving.cache",
+    "CachePolicy": "adk.serving.cache",
+    "MemoryPolicy": "adk.serving.cache",
+    "CallMetrics": "adk.serving.metrics",
+    "RunServingStats": "adk.serving.metrics",
+    "ServingSummary": "adk.serving.metrics",
+    "Replica": "adk.serving.replica",
+    "LeastLoaded": "adk.serving.routing",
+    "PrefixAware": "adk.serving.routing",
+    "RoundRobin": "adk.serving.routing",
+    "RouteRequest": "adk.serving.routing",
+    "RoutingPolicy": "adk.serving.routing",
+    "SessionAffinity": "adk.serving.routing",
+    "BackendUnavailableError": "adk.serving.scheduler",
+    "QueueFullError": "adk.serving.scheduler",
     "CheckpointStore": "adk.runner.stores.base",
     "InMemoryStore": "adk.runner.stores.memory",
     "SQLiteStore": "adk.runner.stores.sqlite",
@@ -357,8 +376,65 @@ if TYPE_CHECKING:
     from adk.runner.stores.sqlite import (
         SQLiteStore as SQLiteStore,
     )
+    from adk.serving.cache import (
+        CacheDecision as CacheDecision,
+    )
+    from adk.serving.cache import (
+        CacheEvent as CacheEvent,
+    )
+    from adk.serving.cache import (
+        CachePolicy as CachePolicy,
+    )
+    from adk.serving.cache import (
+        MemoryPolicy as MemoryPolicy,
+    )
+    from adk.serving.config import (
+        Backend as Backend,
+    )
+    from adk.serving.config import (
+        Cost as Cost,
+    )
+    from adk.serving.layer import (
+        FlushRecord as FlushRecord,
+    )
     from adk.serving.layer import (
         ServingLayer as ServingLayer,
+    )
+    from adk.serving.metrics import (
+        CallMetrics as CallMetrics,
+    )
+    from adk.serving.metrics import (
+        RunServingStats as RunServingStats,
+    )
+    from adk.serving.metrics import (
+        ServingSummary as ServingSummary,
+    )
+    from adk.serving.replica import (
+        Replica as Replica,
+    )
+    from adk.serving.routing import (
+        LeastLoaded as LeastLoaded,
+    )
+    from adk.serving.routing import (
+        PrefixAware as PrefixAware,
+    )
+    from adk.serving.routing import (
+        RoundRobin as RoundRobin,
+    )
+    from adk.serving.routing import (
+        RouteRequest as RouteRequest,
+    )
+    from adk.serving.routing import (
+        RoutingPolicy as RoutingPolicy,
+    )
+    from adk.serving.routing import (
+        SessionAffinity as SessionAffinity,
+    )
+    from adk.serving.scheduler import (
+        BackendUnavailableError as BackendUnavailableError,
+    )
+    from adk.serving.scheduler import (
+        QueueFullError as QueueFullError,
     )
     from adk.tools.base import (
         ArgumentsInvalid as ArgumentsInvalid,

@@ -114,6 +114,12 @@ class ChatModelAgent(BaseAgent):
       messages the model can act on; ``"raise"`` ends the run with the error.
     - ``stage``: the serving-layer stage name of this agent's calls (default:
       the agent name).
+    - ``priority``: scheduling priority of this agent's calls on backends that
+      order their queue by priority (higher first); run options
+      ``{"<agent name>": {"priority": n}}`` override it.
+    - ``cache``: the cache policy of this agent's calls: ``"auto"`` (the
+      serving layer's workflow policy decides), ``"preserve"`` or ``"flush"``
+      (the previous stage's cache at this agent's boundary); run option ``"cache"``.
     - ``sub_agents``: agents this one may transfer the conversation to; it
       gets a ``transfer_to_agent`` tool and an instruction listing them. It
       may also transfer back to the agent it sits under, unless
@@ -135,6 +141,8 @@ class ChatModelAgent(BaseAgent):
         model_params: Mapping[str, Any] | None = None,
         tool_errors: Literal["report", "raise"] = "report",
         stage: str | None = None,
+        priority: int = 0,
+        cache: Literal["auto", "preserve", "flush"] = "auto",
         sub_agents: Iterable[Agent] = (),
         disallow_transfer_to_parent: bool = False,
     ) -> None:
@@ -154,6 +162,12 @@ class ChatModelAgent(BaseAgent):
         self.model_params: dict[str, Any] = dict(model_params or {})
         self.tool_errors = tool_errors
         self.stage = stage or name
+        if cache not in ("auto", "preserve", "flush"):
+            raise ConfigurationError(
+                f"agent {name!r}: cache must be 'auto', 'preserve' or 'flush', not {cache!r}"
+            )
+        self.priority = priority
+        self.cache = cache
         self.tools: dict[str, Tool] = {}
         for item in tools:
             as_tool: Tool = item if isinstance(item, Tool) else FunctionTool(item)
@@ -218,6 +232,8 @@ class ChatModelAgent(BaseAgent):
         if options.get("model_params"):
             params = {**params, **options["model_params"]}
         max_iterations = int(options.get("max_iterations", self.max_iterations))
+        priority = int(options.get("priority", self.priority))
+        cache_mode = str(options.get("cache", self.cache))
         if max_iterations < 1:
             raise ConfigurationError(
                 f"agent {self.name!r}: max_iterations from run options must be at least 1"
@@ -241,6 +257,8 @@ class ChatModelAgent(BaseAgent):
                     agent_path=run_path,
                     stage=self.stage,
                     call_id=f"{run_id}:{call_key}",
+                    priority=priority,
+                    cache=cache_mode,
                 )
                 if streaming:
                     assembler = ChunkAssembler()

@@ -45,6 +45,19 @@ def message_to_openai(message: Message) -> dict[str, Any]:
     return out
 
 
+def mark_cache_breakpoint(message: dict[str, Any]) -> None:
+    """Make ``message`` an Anthropic-style cache breakpoint (litellm passes it through).
+
+    The text becomes a content block carrying ``cache_control``; a message
+    without text (an assistant message that only calls tools) stays as is.
+    """
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        message["content"] = [
+            {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
+        ]
+
+
 def tools_to_openai(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
     """The tool specs as OpenAI ``function`` tools."""
     return [

@@ -44,6 +44,14 @@ class ModelRequest:
     """The workflow stage this call belongs to; defaults to the agent name."""
     call_id: str = ""
     """Stable id of this call within the run (the same when a resumed run retries it)."""
+    priority: int = 0
+    """Scheduling priority where the backend orders its queue by priority (higher first)."""
+    cache: str = "auto"
+    """Cache policy of this call: ``"auto"`` (the workflow policy decides), ``"preserve"``
+    or ``"flush"``."""
+    cache_breakpoints: tuple[int, ...] = ()
+    """Indexes of messages after which a provider should cache the prompt
+    (Anthropic-style ``cache_control``; set by the serving layer)."""
 
 
 @dataclass(slots=True, kw_only=True)

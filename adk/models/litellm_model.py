@@ -33,6 +33,7 @@ from adk.errors import (
 )
 from adk.models._openai_format import (
     chunk_from_litellm,
+    mark_cache_breakpoint,
     messages_to_openai,
     response_from_litellm,
     tools_to_openai,
@@ -180,6 +181,8 @@ class LiteLLMModel:
         stream_options = kwargs.pop("stream_options", None)
         kwargs["model"] = self.model
         kwargs["messages"] = messages_to_openai(request.messages)
+        for index in request.cache_breakpoints:
+            mark_cache_breakpoint(kwargs["messages"][index])
         if request.tools:
             kwargs["tools"] = tools_to_openai(request.tools)
         if stream:

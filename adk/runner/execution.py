@@ -44,7 +44,10 @@ class RunExecution:
 
     async def _settle(self) -> AgentEvent | None:
         """Checkpoint a paused run (returning the Runner's interrupt event), or close it."""
-        if self.pending and not self.ctx.failed:
+        paused = bool(self.pending) and not self.ctx.failed
+        status = "paused" if paused else "failed" if self.ctx.failed else "finished"
+        await self.ctx.serving.run_finished(self.ctx.run_id, status)
+        if paused:
             interrupts = tuple(self.pending.values())
             checkpoint_id = await self.checkpointer.checkpoint(self.journal, interrupts)
             name = self.agent.name
@@ -109,7 +112,7 @@ class RunExecution:
             if error.exception is not None:
                 raise error.exception
             raise AgentRunError(error.type, error.message, error.run_path)
-        return RunResult(ctx.run_id, events, ctx.session_values, ctx.events)
+        return RunResult(ctx.run_id, events, ctx.session_values, ctx.events, ctx.serving)
 
 
 class NewRunCheckpointer(Checkpointer):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adk.events import AgentEvent, ErrorInfo, InterruptInfo
 from adk.messages import Message, Usage
+from adk.serving.metrics import RunServingStats
+
+if TYPE_CHECKING:
+    from adk.serving.layer import ServingLayer
 
 
 class RunResult:
@@ -17,7 +21,7 @@ class RunResult:
     is what to pass to :meth:`Runner.resume`.
     """
 
-    __slots__ = ("events", "history", "run_id", "session_values")
+    __slots__ = ("_serving", "events", "history", "run_id", "session_values")
 
     def __init__(
         self,
@@ -25,7 +29,9 @@ class RunResult:
         events: list[AgentEvent],
         session_values: MutableMapping[str, Any],
         history: list[AgentEvent] | None = None,
+        serving: ServingLayer | None = None,
     ) -> None:
+        self._serving = serving
         self.run_id = run_id
         self.events = events
         """The events this call delivered (a resumed run: only the new ones)."""
@@ -73,6 +79,18 @@ class RunResult:
         if last is not None and last.action is not None and last.action.interrupted is not None:
             return last.action.interrupted.checkpoint_id
         return None
+
+    @property
+    def serving(self) -> RunServingStats:
+        """This run's model calls as the serving layer saw them: per-call metrics and totals.
+
+        Calls to model objects (not backends) bypass the layer and are not
+        listed; a resumed run lists the calls of every execution this layer
+        served.
+        """
+        if self._serving is None:
+            return RunServingStats(self.run_id, ())
+        return self._serving.run_stats(self.run_id)
 
     @property
     def usage(self) -> Usage:

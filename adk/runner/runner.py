@@ -209,8 +209,10 @@ class Runner:
         :attr:`RunResult.checkpoint_id`.
         """
         messages = [Message.user(input)] if isinstance(input, str) else list(input)
+        # A streaming Runner streams model calls here too (partial events are dropped):
+        # only streamed calls have a time to first token for the serving metrics.
         prepared = self._prepare_run(
-            messages, session_values, session_id, run_id, agent_options, False
+            messages, session_values, session_id, run_id, agent_options, None
         )
         return await RunExecution(self.agent, *prepared).result()
 

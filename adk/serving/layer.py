@@ -1,44 +1,506 @@
-"""The default, pass-through serving layer.
+"""The serving layer: the one door every model call goes through.
 
 ChatModelAgent never calls a model itself: it hands a complete
 :class:`~adk.models.base.ModelRequest` to the serving layer on the run
-context. This default forwards the call unchanged, so a user who never
-configures serving loses nothing; a cache-aware layer replaces it without
-touching agents.
+context. A model *object* is called directly (nothing to route). A model
+*name* is a configured :class:`~adk.serving.config.Backend`, or else a litellm
+model id that becomes an implicit backend, so zero configuration behaves as
+before. For a backend, each call is:
+
+1. made canonical (static content first, tools in a canonical order) and
+   fingerprinted; a prompt that does not extend the same agent's previous one
+   counts as a prefix break;
+2. judged by the cache policy at workflow boundaries (flushing contexts the
+   run no longer needs);
+3. queued (bounded, fcfs or priority) until a replica has a free slot, and
+   routed by the backend's policy among healthy replicas;
+4. sent with the engine's or provider's cache hints; a replica that fails
+   before answering is marked down and the call fails over to another;
+5. measured: queue wait, TTFT, TPOT, tokens, cost, cache decision.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 
+import anyio
+
+from adk.errors import (
+    ConfigurationError,
+    ModelConnectionError,
+    ModelError,
+    ModelRateLimitError,
+    ModelServerError,
+    ModelTimeoutError,
+)
+from adk.messages import Usage
 from adk.models.base import ChatModel, ModelChunk, ModelRequest, ModelResponse
+from adk.serving.cache import CacheDecision, CachePolicy
+from adk.serving.config import Backend
+from adk.serving.contexts import CacheContext, ContextTracker, owner_of
+from adk.serving.engines import EngineClient, kv_usage
+from adk.serving.metrics import CallMetrics, RunServingStats, ServingSummary
+from adk.serving.prefix import (
+    BLOCK_CHARS,
+    CHARS_PER_TOKEN,
+    canonical_request,
+    fingerprint_text,
+    prompt_text,
+)
+from adk.serving.replica import Replica
+from adk.serving.routing import RouteRequest, RoutingPolicy
+from adk.serving.runtime import BackendRuntime
+
+logger = logging.getLogger("adk.serving")
+
+CallListener = Callable[[CallMetrics], None]
+
+_FAILOVER_ERRORS = (ModelConnectionError, ModelTimeoutError, ModelServerError, ModelRateLimitError)
+"""Failures another replica may not have: the call moves on if it has not answered yet."""
+
+
+class FlushRecord:
+    """A cache flush the layer decided: which context, where, why, and what was done."""
+
+    __slots__ = ("at", "hard", "reason", "replica", "run_id", "sent", "stage")
+
+    def __init__(self, context: CacheContext, reason: str, hard: bool) -> None:
+        self.run_id = context.run_id
+        self.stage = context.stage
+        self.replica = context.replica.label if context.replica is not None else ""
+        self.reason = reason
+        self.hard = hard
+        self.sent: bool | None = None
+        """Hard flushes: True once the engine confirmed, False if it refused, None while waiting."""
+        self.at = time.time()
+
+    def __repr__(self) -> str:
+        kind = "hard" if self.hard else "soft"
+        return f"FlushRecord({self.stage}@{self.replica} {kind}: {self.reason}, sent={self.sent})"
 
 
 class ServingLayer:
-    """Forwards each model call to the model; a model given by name becomes a LiteLLMModel.
+    """Routes, schedules, caches and measures model calls.
 
-    Subclass and override :meth:`generate` and :meth:`stream` to route, cache,
-    schedule or measure calls.
+    - ``backends``: named :class:`Backend` configurations.
+    - ``routing``: the default routing policy for backends that set none
+      (``"prefix_aware"``).
+    - ``cache``: the workflow :class:`CachePolicy` (default: preserve on small
+      increments, flush at boundaries, on completion and under pressure).
+    - ``stable_prefixes``: send requests in canonical form (default True).
+    - ``on_call``: functions called with each call's :class:`CallMetrics`.
+    - ``keep_calls``: how many recent calls :meth:`summary` aggregates.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        backends: Iterable[Backend] = (),
+        *,
+        routing: str | RoutingPolicy | None = None,
+        cache: CachePolicy | None = None,
+        stable_prefixes: bool = True,
+        on_call: CallListener | Iterable[CallListener] | None = None,
+        keep_calls: int = 100_000,
+    ) -> None:
+        self.routing = routing if routing is not None else "prefix_aware"
+        self.cache_policy = cache if cache is not None else CachePolicy()
+        self.stable_prefixes = stable_prefixes
+        self._runtimes: dict[str, BackendRuntime] = {}
         self._named: dict[str, ChatModel] = {}
+        for backend in backends:
+            self.add_backend(backend)
+        self._listeners: list[CallListener] = (
+            [] if on_call is None else [on_call] if callable(on_call) else list(on_call)
+        )
+        self._contexts = ContextTracker(self.cache_policy)
+        self._engines = EngineClient()
+        self._calls: deque[CallMetrics] = deque(maxlen=keep_calls)
+        self._by_run: OrderedDict[str, list[CallMetrics]] = OrderedDict()
+        self.flushes: deque[FlushRecord] = deque(maxlen=10_000)
+        """Recent flush decisions, newest last."""
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def add_backend(self, backend: Backend) -> None:
+        """Register ``backend`` under its name."""
+        if backend.name in self._runtimes:
+            raise ConfigurationError(f"two backends are named {backend.name!r}")
+        self._runtimes[backend.name] = BackendRuntime(backend, self.routing)
+
+    def add_listener(self, listener: CallListener) -> None:
+        """Call ``listener`` with the metrics of every call from now on."""
+        self._listeners.append(listener)
+
+    @property
+    def backends(self) -> dict[str, Backend]:
+        """The backends, configured and implicit, by name."""
+        return {name: runtime.config for name, runtime in self._runtimes.items()}
+
+    def replicas(self, backend: str) -> list[Replica]:
+        """The live state of ``backend``'s replicas (load, health, cache record)."""
+        return list(self._runtime(backend).replicas)
+
+    def _runtime(self, name: str) -> BackendRuntime:
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            # A bare litellm model id: an implicit backend with no limits of its own.
+            backend = Backend(name=name, model=name, kind="litellm", max_concurrency=1_000_000)
+            runtime = self._runtimes[name] = BackendRuntime(backend, self.routing)
+        return runtime
 
     def resolve(self, model: ChatModel | str) -> ChatModel:
-        """The model object for ``model``; a string is a litellm model id, built once."""
+        """The model object behind ``model`` (a backend's first replica for a name)."""
         if not isinstance(model, str):
             return model
-        found = self._named.get(model)
-        if found is None:
-            from adk.models.litellm_model import LiteLLMModel
+        return self._runtime(model).replicas[0].model
 
-            found = self._named[model] = LiteLLMModel(model)
-        return found
+    # -- calls -----------------------------------------------------------------------------------
 
     async def generate(self, model: ChatModel | str, request: ModelRequest) -> ModelResponse:
         """Return the complete answer of ``model`` to ``request``."""
-        return await self.resolve(model).generate(request)
+        if not isinstance(model, str):
+            return await model.generate(request)
+        response: ModelResponse | None = None
+        async for item in self._call(self._runtime(model), request, streaming=False):
+            assert isinstance(item, ModelResponse)
+            response = item
+        assert response is not None
+        return response
 
     def stream(self, model: ChatModel | str, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         """Stream the answer of ``model`` to ``request``."""
-        return self.resolve(model).stream(request)
+        if not isinstance(model, str):
+            return model.stream(request)
+        return self._stream(self._runtime(model), request)
+
+    async def _stream(
+        self, runtime: BackendRuntime, request: ModelRequest
+    ) -> AsyncIterator[ModelChunk]:
+        async for item in self._call(runtime, request, streaming=True):
+            assert isinstance(item, ModelChunk)
+            yield item
+
+    async def _call(
+        self, runtime: BackendRuntime, request: ModelRequest, *, streaming: bool
+    ) -> AsyncIterator[ModelChunk | ModelResponse]:
+        sent = canonical_request(request) if self.stable_prefixes else request
+        text, static = prompt_text(sent)
+        fp = fingerprint_text(text, static)
+        broke = self._contexts.prefix_break(sent, fp, text)
+        del text
+        config = runtime.config
+        context, decision, flushes = self._contexts.begin(sent, config.name, config.model, fp)
+        for stale, verdict in flushes:
+            await self._flush(stale, verdict)
+        owner = owner_of(sent)
+        call = RouteRequest(sent.run_id, sent.session_id, sent.agent_name, fp, sent.priority)
+        sent = runtime.marked(sent)
+        avoid: set[int] = set()
+        attempts = 0
+        replica: Replica | None = None
+        done = False
+        try:
+            while True:
+                attempts += 1
+                await runtime.revive(self._engines)
+                replica, waited = await runtime.queue.acquire(
+                    runtime.chooser(call, avoid), sent.priority
+                )
+                expected = replica.prefix.match(fp) * BLOCK_CHARS // CHARS_PER_TOKEN
+                replica.prefix.insert(fp, owner)
+                slot = replica.take_slot(owner) if runtime.spec.slot_erase else None
+                outgoing = replace(sent, params=runtime.params_for(sent, replica, slot))
+                started = time.monotonic()
+                first: float | None = None
+                yielded = False
+                response: ModelResponse | None = None
+                try:
+                    if streaming:
+                        usage: Usage | None = None
+                        has_calls = False
+                        async for chunk in replica.model.stream(outgoing):
+                            if first is None and (chunk.content or chunk.tool_calls):
+                                first = time.monotonic()
+                            usage = chunk.usage or usage
+                            has_calls = has_calls or bool(chunk.tool_calls)
+                            yielded = True
+                            yield chunk
+                        done = not has_calls
+                    else:
+                        response = await replica.model.generate(outgoing)
+                        usage = response.usage
+                        done = not response.message.tool_calls
+                except ModelError as exc:
+                    failover = isinstance(exc, _FAILOVER_ERRORS) and not yielded
+                    if not isinstance(exc, ModelRateLimitError):
+                        replica.failed(
+                            unreachable=isinstance(exc, ModelConnectionError),
+                            probe_interval=config.probe_interval,
+                        )
+                    replica.prefix.release(owner)
+                    self._record(
+                        self._metrics(
+                            sent,
+                            runtime,
+                            replica,
+                            waited,
+                            started,
+                            first,
+                            None,
+                            decision,
+                            broke,
+                            expected,
+                            attempts,
+                            error=f"{type(exc).__name__}: {exc}",
+                        )
+                    )
+                    avoid.add(replica.index)
+                    more = len(avoid) < len(runtime.replicas)
+                    if failover and more:
+                        logger.warning("%s failed, trying another replica: %s", replica.label, exc)
+                        continue
+                    raise
+                finally:
+                    if slot is not None:
+                        replica.free_slot(slot)
+                    runtime.queue.release(replica)
+                replica.succeeded()
+                if response is not None:
+                    yield response
+                self._record(
+                    self._metrics(
+                        sent,
+                        runtime,
+                        replica,
+                        waited,
+                        started,
+                        first,
+                        usage,
+                        decision,
+                        broke,
+                        expected,
+                        attempts,
+                        flushed=tuple(f"{c.label}: {v.reason}" for c, v in flushes),
+                    )
+                )
+                await self._after_call(runtime, replica)
+                return
+        finally:
+            self._contexts.end(context, replica, fp, done)
+
+    def _metrics(
+        self,
+        request: ModelRequest,
+        runtime: BackendRuntime,
+        replica: Replica,
+        waited: float,
+        started: float,
+        first: float | None,
+        usage: Usage | None,
+        decision: CacheDecision,
+        broke: bool,
+        expected: int,
+        attempts: int,
+        *,
+        error: str | None = None,
+        flushed: tuple[str, ...] = (),
+    ) -> CallMetrics:
+        ended = time.monotonic()
+        usage = usage or Usage()
+        ttft = (first if first is not None else ended) - started
+        tpot = None
+        if first is not None and usage.completion_tokens > 1:
+            tpot = (ended - first) / (usage.completion_tokens - 1)
+        cost = runtime.config.cost.of(usage) if runtime.config.cost is not None else None
+        return CallMetrics(
+            call_id=request.call_id,
+            run_id=request.run_id,
+            session_id=request.session_id,
+            agent=request.agent_name,
+            stage=request.stage or request.agent_name,
+            backend=runtime.name,
+            replica=replica.label,
+            queue_wait=waited,
+            latency=ended - started,
+            ttft=ttft if error is None else None,
+            tpot=tpot,
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=cost,
+            cache=str(decision),
+            prefix_break=broke,
+            expected_cached_tokens=expected,
+            attempts=attempts,
+            error=error,
+            flushed=flushed,
+        )
+
+    def _record(self, metrics: CallMetrics) -> None:
+        self._calls.append(metrics)
+        if metrics.run_id:
+            calls = self._by_run.get(metrics.run_id)
+            if calls is None:
+                calls = self._by_run[metrics.run_id] = []
+                if len(self._by_run) > 10_000:
+                    self._by_run.popitem(last=False)
+            calls.append(metrics)
+        for listener in self._listeners:
+            try:
+                listener(metrics)
+            except Exception:
+                logger.exception("serving metrics listener %r failed", listener)
+
+    # -- cache management ------------------------------------------------------------------------
+
+    async def _flush(self, context: CacheContext, decision: CacheDecision) -> None:
+        """Drop ``context``: always from the layer's record, from the engine for hard backends."""
+        replica = context.replica
+        if replica is None:
+            return
+        runtime = self._runtimes.get(replica.backend)
+        hard = (
+            runtime is not None and runtime.config.flush == "hard" and self._can_hard_flush(runtime)
+        )
+        record = FlushRecord(context, decision.reason, hard)
+        self.flushes.append(record)
+        replica.prefix.release(context.owner)
+        if not hard or runtime is None:
+            return
+        if runtime.spec.slot_erase:
+            for slot in replica.slots_of(context.owner):
+                replica.erase_pending[slot] = context.owner
+        else:
+            replica.flush_pending = True
+        replica.pending_records.append(record)
+        await self._flush_if_idle(runtime, replica)
+
+    @staticmethod
+    def _can_hard_flush(runtime: BackendRuntime) -> bool:
+        return runtime.spec.slot_erase or runtime.spec.flush_path is not None
+
+    async def _flush_if_idle(self, runtime: BackendRuntime, replica: Replica) -> None:
+        """Send pending hard flushes, only while no call is in flight on the engine."""
+        if replica.in_flight or replica.endpoint is None:
+            return
+        if not (replica.flush_pending or replica.erase_pending):
+            return
+        records, replica.pending_records = replica.pending_records, []
+        ok = True
+        with anyio.CancelScope(shield=True):
+            if replica.flush_pending:
+                replica.flush_pending = False
+                replica.erase_pending.clear()
+                ok = await self._engines.flush(runtime.spec, replica.endpoint)
+                if ok:
+                    replica.prefix.clear()
+            else:
+                pending, replica.erase_pending = replica.erase_pending, {}
+                for slot, owner in pending.items():
+                    if replica.slot_owner(slot) != owner or replica.in_flight:
+                        continue  # the slot went to another context meanwhile: keep its cache
+                    if await self._engines.erase_slot(replica.endpoint, slot):
+                        replica.drop_slot(slot)
+                    else:
+                        ok = False
+        for record in records:
+            record.sent = ok
+
+    async def _after_call(self, runtime: BackendRuntime, replica: Replica) -> None:
+        await self._flush_if_idle(runtime, replica)
+        threshold = self.cache_policy.pressure_threshold
+        if threshold is None or replica.endpoint is None or runtime.spec.metrics_path is None:
+            return
+        now = time.monotonic()
+        if now - replica.kv_read_at < self.cache_policy.pressure_interval:
+            return
+        replica.kv_read_at = now
+        samples = await self._engines.metrics(runtime.spec, replica.endpoint)
+        replica.kv_usage = kv_usage(samples) if samples else None
+        if replica.kv_usage is None or replica.kv_usage < threshold:
+            return
+        for context in self._contexts.oldest_idle(replica):
+            await self._flush(
+                context, CacheDecision("flush", f"pressure: KV usage {replica.kv_usage:.2f}")
+            )
+
+    async def run_finished(self, run_id: str, status: str = "finished") -> None:
+        """A run ended (``"finished"``, ``"failed"``) or paused (``"paused"``).
+
+        Finished and failed runs have their contexts judged (flush on
+        complete by default); a paused run keeps them, as an idle run that
+        pressure may evict.
+        """
+        if status == "paused" or not self._runtimes:
+            return
+        for context, decision in self._contexts.finish_run(run_id):
+            if decision.action == "flush":
+                await self._flush(context, decision)
+
+    # -- health and engine metrics ---------------------------------------------------------------
+
+    async def check_health(self) -> dict[str, dict[str, str]]:
+        """Probe every replica now; backend → replica → ``healthy``/``degraded``/``unavailable``."""
+        report: dict[str, dict[str, str]] = {}
+        for name, runtime in self._runtimes.items():
+            for replica in runtime.replicas:
+                if replica.endpoint is None:
+                    continue
+                if await self._engines.probe(runtime.spec, replica.endpoint):
+                    if replica.health == "unavailable":
+                        replica.succeeded()
+                        runtime.queue.wake()
+                else:
+                    replica.probe_failed(runtime.config.probe_interval)
+            report[name] = {r.label: r.health for r in runtime.replicas}
+        return report
+
+    async def engine_metrics(self, backend: str) -> dict[str, dict[str, float] | None]:
+        """Each replica's own metrics endpoint, parsed (None where the engine has none)."""
+        runtime = self._runtime(backend)
+        found: dict[str, dict[str, float] | None] = {}
+        for replica in runtime.replicas:
+            if replica.endpoint is None:
+                found[replica.label] = None
+                continue
+            samples = await self._engines.metrics(runtime.spec, replica.endpoint)
+            found[replica.label] = samples
+            if samples:
+                replica.kv_usage = kv_usage(samples)
+        return found
+
+    # -- metrics ---------------------------------------------------------------------------------
+
+    def run_stats(self, run_id: str) -> RunServingStats:
+        """The calls of run ``run_id`` this layer served (empty if none or forgotten)."""
+        return RunServingStats(run_id, tuple(self._by_run.get(run_id, ())))
+
+    def summary(self, backend: str | None = None) -> ServingSummary:
+        """Aggregates over recent calls, of one backend or of all."""
+        if backend is None:
+            return ServingSummary.of(self._calls)
+        labels = [r.label for r in self._runtime(backend).replicas]
+        return ServingSummary.of((c for c in self._calls if c.backend == backend), labels)
+
+    def summaries(self) -> dict[str, ServingSummary]:
+        """:meth:`summary` of every backend that has served calls."""
+        names = sorted({c.backend for c in self._calls})
+        return {name: self.summary(name) for name in names}
+
+    def calls(self) -> list[CallMetrics]:
+        """The recent calls, oldest first."""
+        return list(self._calls)
+
+    def reset_metrics(self) -> None:
+        """Forget recorded calls and flushes (the caches and routing record stay)."""
+        self._calls.clear()
+        self._by_run.clear()
+        self.flushes.clear()
+
+    async def aclose(self) -> None:
+        """Close the layer's HTTP client for engine probes and flushes."""
+        await self._engines.aclose()

@@ -15,7 +15,11 @@ then (when the queue is empty) a handler function of the parsed request body.
 Every request body is recorded, so tests can count attempts and inspect what
 was sent. Subclass :class:`OpenAIServer` and override :meth:`~OpenAIServer.respond`
 or :meth:`~OpenAIServer.usage_for` to grow smarter behaviour (e.g. a
-prefix-cache model).
+prefix-cache model); :meth:`~OpenAIServer.answering` wraps the sending of each
+successful answer (in-flight accounting, simulated latency),
+:meth:`~OpenAIServer.route` adds other endpoints and
+:meth:`~OpenAIServer.pieces` chooses how streamed text is split
+(``tests/support/engine_server.py`` uses all three).
 
 Usage::
 
@@ -26,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import socket
 import sys
@@ -33,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -140,6 +145,20 @@ _ERROR_TYPES = {
 
 
 @dataclass(frozen=True)
+class RouteResponse:
+    """The answer of an extra endpoint (see :meth:`OpenAIServer.route`).
+
+    ``data`` is sent as JSON unless it is a string, which is sent as is with
+    ``content_type`` (e.g. Prometheus text).
+    """
+
+    status: int = 200
+    data: Any = None
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Received:
     """One request the server received."""
 
@@ -176,6 +195,7 @@ class OpenAIServer:
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._bound_port: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -184,7 +204,10 @@ class OpenAIServer:
         if self._httpd is not None:
             raise RuntimeError("server already started")
         self._stopping.clear()
-        self._httpd = _HTTPServer(self._address, _RequestHandler, self)
+        host, port = self._address
+        # A restart comes back on the same port, like a restarted process behind a fixed URL.
+        self._httpd = _HTTPServer((host, port or self._bound_port or 0), _RequestHandler, self)
+        self._bound_port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -214,10 +237,10 @@ class OpenAIServer:
 
     @property
     def port(self) -> int:
-        """The bound TCP port."""
-        if self._httpd is None:
+        """The bound TCP port; still known after :meth:`stop`, so a stopped server keeps its URL."""
+        if self._bound_port is None:
             raise RuntimeError("server not started")
-        return int(self._httpd.server_address[1])
+        return self._bound_port
 
     @property
     def url(self) -> str:
@@ -291,6 +314,40 @@ class OpenAIServer:
         """Sleep up to ``seconds``, returning early when the server stops."""
         self._stopping.wait(seconds)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (a subclass's long work should give up)."""
+        return self._stopping.is_set()
+
+    # -- hooks for subclasses --------------------------------------------------------------------
+
+    def answering(self, body: Body, reply: Reply) -> AbstractContextManager[Reply]:
+        """Wraps the sending of one successful (status 200) answer; yields the reply to send.
+
+        Runs after :meth:`respond` and the reply's ``delay``; the ``with`` block is
+        the whole response, streamed or not, so code after the ``yield`` runs when it
+        is sent or the client went away. A subclass can account a request as in
+        flight, simulate work before the first byte, or return an enriched reply.
+        The default yields ``reply`` unchanged.
+        """
+        return nullcontext(reply)
+
+    def route(self, method: str, path: str, body: Body) -> RouteResponse | None:
+        """Answer a request to a path other than the chat-completions one; ``None``: 404.
+
+        ``path`` includes the query string; ``body`` is the parsed JSON body (``{}``
+        for GET). ``GET /v1/models`` is answered by the base class when this returns
+        ``None``.
+        """
+        return None
+
+    def pieces(self, text: str, reply: Reply) -> Iterator[str]:
+        """The pieces ``text`` (content or tool arguments) is streamed in.
+
+        They must add up to ``text``. The default cuts ``reply.chunk_chars`` characters.
+        """
+        return _pieces(text, max(1, reply.chunk_chars))
+
     # -- OpenAI payloads -------------------------------------------------------------------------
 
     def completion(self, body: Body, reply: Reply) -> Body:
@@ -322,9 +379,8 @@ class OpenAIServer:
         def chunk(delta: Body, finish: str | None = None) -> Body:
             return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
-        size = max(1, reply.chunk_chars)
         yield chunk({"role": "assistant", "content": ""})
-        for piece in _pieces(reply.content, size):
+        for piece in self.pieces(reply.content, reply):
             yield chunk({"content": piece})
         for index, call in enumerate(reply.tool_calls):
             head = {"name": call.name, "arguments": ""}
@@ -340,7 +396,7 @@ class OpenAIServer:
                     ]
                 }
             )
-            for piece in _pieces(call.arguments, size):
+            for piece in self.pieces(call.arguments, reply):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield chunk({}, _finish(reply))
         if include_usage:
@@ -396,6 +452,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: with Nagle on, a keep-alive client's delayed
+    # ACK would stall every response by ~40 ms.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -404,7 +463,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         owner.record(Received("GET", self.path, dict(self.headers.items()), {}))
-        if self.path.rstrip("/") == "/v1/models":
+        routed = owner.route("GET", self.path, {})
+        if routed is not None:
+            self._send_routed(routed)
+        elif self.path.rstrip("/") == "/v1/models":
             data = {"object": "list", "data": [{"id": "test-model", "object": "model"}]}
             self._send_json(200, data)
         else:
@@ -423,7 +485,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         owner.record(Received("POST", self.path, dict(self.headers.items()), body))
         if self.path.rstrip("/") != "/v1/chat/completions":
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            routed = owner.route("POST", self.path, body)
+            if routed is not None:
+                self._send_routed(routed)
+            else:
+                self._send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         try:
             reply = owner.respond(body)
@@ -434,12 +500,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
             owner.wait(reply.delay)
         if reply.status != 200:
             self._send_json(reply.status, {"error": dict(reply.error_body or {})}, reply.headers)
-        elif body.get("stream"):
-            self._send_stream(owner.chunks(body, reply), reply)
-        else:
-            self._send_json(200, owner.completion(body, reply), reply.headers)
+            return
+        with owner.answering(body, reply) as answer:
+            if body.get("stream"):
+                self._send_stream(owner.chunks(body, answer), answer)
+            else:
+                self._send_json(200, owner.completion(body, answer), answer.headers)
 
-    def _send_json(self, status: int, data: Body, headers: Mapping[str, str] = {}) -> None:
+    def _send_routed(self, routed: RouteResponse) -> None:
+        if isinstance(routed.data, str):
+            payload = routed.data.encode()
+            self.send_response(routed.status)
+            self.send_header("Content-Type", routed.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in routed.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        else:
+            self._send_json(routed.status, routed.data, routed.headers)
+
+    def _send_json(self, status: int, data: Any, headers: Mapping[str, str] = {}) -> None:
         payload = json.dumps(data).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -457,8 +538,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks]
-        events.append("data: [DONE]\n\n")
+        # Lazily, so that a subclass pacing its chunks (simulated decoding) is seen pacing.
+        events = itertools.chain(
+            (f"data: {json.dumps(chunk)}\n\n" for chunk in chunks), ["data: [DONE]\n\n"]
+        )
         for count, event in enumerate(events):
             if reply.disconnect_after is not None and count >= reply.disconnect_after:
                 self.close_connection = True
