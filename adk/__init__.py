@@ -87,7 +87,7 @@ _EXPORTS: dict[str, str] = {
     "ScriptedModel": "adk.models.scripted",
     # serving
     "ServingLayer": "adk.serving.layer",
-    "FlushRecord": "adk.serving.layer",
+    "FlushRecord": "adk.serving.flushing",
     "Backend": "adk.serving.config",
     "Cost": "adk.serving.config",
     "CacheDecision": "adk.serving.cache",
@@ -394,7 +394,7 @@ if TYPE_CHECKING:
     from adk.serving.config import (
         Cost as Cost,
     )
-    from adk.serving.layer import (
+    from adk.serving.flushing import (
         FlushRecord as FlushRecord,
     )
     from adk.serving.layer import (

@@ -2,7 +2,8 @@
 
 from adk.serving.cache import CacheDecision, CacheEvent, CachePolicy, MemoryPolicy
 from adk.serving.config import Backend, Cost
-from adk.serving.layer import FlushRecord, ServingLayer
+from adk.serving.flushing import FlushRecord
+from adk.serving.layer import ServingLayer
 from adk.serving.metrics import CallMetrics, RunServingStats, ServingSummary
 from adk.serving.replica import Replica
 from adk.serving.routing import (

@@ -20,6 +20,8 @@ KV_USAGE_METRICS = (
     "llamacpp:kv_cache_usage_ratio",
 )
 """Prometheus gauges engines report their KV-cache use in (a fraction 0..1)."""
+RUNNING_METRICS = ("vllm:num_requests_running", "sglang:num_running_reqs")
+"""Prometheus gauges of the requests an engine is processing now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,55 @@ class EngineClient:
                 "cache flush %s refused: %s %s", url, response.status_code, response.text
             )
         return bool(response.status_code == 200)
+
+    async def slots(self, endpoint: str) -> list[dict[str, Any]] | None:
+        """llama.cpp: the server's slots (``GET /slots``), or None if unavailable."""
+        try:
+            response = await self._http().get(endpoint + "/slots")
+        except Exception as exc:
+            logger.debug("slots of %s unavailable: %s", endpoint, exc)
+            return None
+        if response.status_code != 200:
+            return None
+        found = response.json()
+        if not isinstance(found, list):
+            return None
+        return [slot for slot in found if isinstance(slot, dict)]
+
+    async def kv_usage(self, spec: EngineSpec, endpoint: str) -> float | None:
+        """The engine's KV-cache usage (0..1) where it reports one, else None.
+
+        vLLM and SGLang report it in their metrics; llama.cpp does not, so it
+        is the share of slot context its slots hold (``GET /slots``).
+        """
+        if spec.slot_erase:
+            slots = await self.slots(endpoint)
+            if slots:
+                held = sum(int(slot.get("n_prompt_tokens") or 0) for slot in slots)
+                size = sum(int(slot.get("n_ctx") or 0) for slot in slots)
+                if size:
+                    return held / size
+        samples = await self.metrics(spec, endpoint)
+        return kv_usage(samples) if samples else None
+
+    async def busy(self, spec: EngineSpec, endpoint: str) -> bool:
+        """True if the engine reports requests being processed (from any client).
+
+        Unknown counts as busy only if the engine could not be asked at all,
+        so a flush is never sent to an engine in an unknown state.
+        """
+        if spec.slot_erase:
+            slots = await self.slots(endpoint)
+            if slots is None:
+                return True
+            return any(slot.get("is_processing") for slot in slots)
+        samples = await self.metrics(spec, endpoint)
+        if samples is None:
+            return spec.metrics_path is not None
+        running = [
+            value for key, value in samples.items() if key.split("{", 1)[0] in RUNNING_METRICS
+        ]
+        return any(value > 0 for value in running)
 
     async def metrics(self, spec: EngineSpec, endpoint: str) -> dict[str, float] | None:
         """The engine's Prometheus metrics (name with labels → value), or None if unavailable."""

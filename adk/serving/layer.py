@@ -27,8 +27,6 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 
-import anyio
-
 from adk.errors import (
     ConfigurationError,
     ModelConnectionError,
@@ -41,8 +39,9 @@ from adk.messages import Usage
 from adk.models.base import ChatModel, ModelChunk, ModelRequest, ModelResponse
 from adk.serving.cache import CacheDecision, CachePolicy
 from adk.serving.config import Backend
-from adk.serving.contexts import CacheContext, ContextTracker, owner_of
-from adk.serving.engines import EngineClient, kv_usage
+from adk.serving.contexts import ContextTracker, owner_of
+from adk.serving.engines import EngineClient
+from adk.serving.flushing import CacheKeeper
 from adk.serving.metrics import CallMetrics, RunServingStats, ServingSummary
 from adk.serving.prefix import (
     BLOCK_CHARS,
@@ -61,26 +60,6 @@ CallListener = Callable[[CallMetrics], None]
 
 _FAILOVER_ERRORS = (ModelConnectionError, ModelTimeoutError, ModelServerError, ModelRateLimitError)
 """Failures another replica may not have: the call moves on if it has not answered yet."""
-
-
-class FlushRecord:
-    """A cache flush the layer decided: which context, where, why, and what was done."""
-
-    __slots__ = ("at", "hard", "reason", "replica", "run_id", "sent", "stage")
-
-    def __init__(self, context: CacheContext, reason: str, hard: bool) -> None:
-        self.run_id = context.run_id
-        self.stage = context.stage
-        self.replica = context.replica.label if context.replica is not None else ""
-        self.reason = reason
-        self.hard = hard
-        self.sent: bool | None = None
-        """Hard flushes: True once the engine confirmed, False if it refused, None while waiting."""
-        self.at = time.time()
-
-    def __repr__(self) -> str:
-        kind = "hard" if self.hard else "soft"
-        return f"FlushRecord({self.stage}@{self.replica} {kind}: {self.reason}, sent={self.sent})"
 
 
 class ServingLayer:
@@ -120,8 +99,9 @@ class ServingLayer:
         self._engines = EngineClient()
         self._calls: deque[CallMetrics] = deque(maxlen=keep_calls)
         self._by_run: OrderedDict[str, list[CallMetrics]] = OrderedDict()
-        self.flushes: deque[FlushRecord] = deque(maxlen=10_000)
-        """Recent flush decisions, newest last."""
+        self._keeper = CacheKeeper(self._engines, self._contexts, self.cache_policy, self._runtimes)
+        self.flushes = self._keeper.records
+        """Recent flush decisions (:class:`FlushRecord`), newest last."""
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -195,7 +175,7 @@ class ServingLayer:
         config = runtime.config
         context, decision, flushes = self._contexts.begin(sent, config.name, config.model, fp)
         for stale, verdict in flushes:
-            await self._flush(stale, verdict)
+            await self._keeper.flush(stale, verdict)
         owner = owner_of(sent)
         call = RouteRequest(sent.run_id, sent.session_id, sent.agent_name, fp, sent.priority)
         sent = runtime.marked(sent)
@@ -287,7 +267,7 @@ class ServingLayer:
                         flushed=tuple(f"{c.label}: {v.reason}" for c, v in flushes),
                     )
                 )
-                await self._after_call(runtime, replica)
+                await self._keeper.after_call(runtime, replica)
                 return
         finally:
             self._contexts.end(context, replica, fp, done)
@@ -355,79 +335,6 @@ class ServingLayer:
             except Exception:
                 logger.exception("serving metrics listener %r failed", listener)
 
-    # -- cache management ------------------------------------------------------------------------
-
-    async def _flush(self, context: CacheContext, decision: CacheDecision) -> None:
-        """Drop ``context``: always from the layer's record, from the engine for hard backends."""
-        replica = context.replica
-        if replica is None:
-            return
-        runtime = self._runtimes.get(replica.backend)
-        hard = (
-            runtime is not None and runtime.config.flush == "hard" and self._can_hard_flush(runtime)
-        )
-        record = FlushRecord(context, decision.reason, hard)
-        self.flushes.append(record)
-        replica.prefix.release(context.owner)
-        if not hard or runtime is None:
-            return
-        if runtime.spec.slot_erase:
-            for slot in replica.slots_of(context.owner):
-                replica.erase_pending[slot] = context.owner
-        else:
-            replica.flush_pending = True
-        replica.pending_records.append(record)
-        await self._flush_if_idle(runtime, replica)
-
-    @staticmethod
-    def _can_hard_flush(runtime: BackendRuntime) -> bool:
-        return runtime.spec.slot_erase or runtime.spec.flush_path is not None
-
-    async def _flush_if_idle(self, runtime: BackendRuntime, replica: Replica) -> None:
-        """Send pending hard flushes, only while no call is in flight on the engine."""
-        if replica.in_flight or replica.endpoint is None:
-            return
-        if not (replica.flush_pending or replica.erase_pending):
-            return
-        records, replica.pending_records = replica.pending_records, []
-        ok = True
-        with anyio.CancelScope(shield=True):
-            if replica.flush_pending:
-                replica.flush_pending = False
-                replica.erase_pending.clear()
-                ok = await self._engines.flush(runtime.spec, replica.endpoint)
-                if ok:
-                    replica.prefix.clear()
-            else:
-                pending, replica.erase_pending = replica.erase_pending, {}
-                for slot, owner in pending.items():
-                    if replica.slot_owner(slot) != owner or replica.in_flight:
-                        continue  # the slot went to another context meanwhile: keep its cache
-                    if await self._engines.erase_slot(replica.endpoint, slot):
-                        replica.drop_slot(slot)
-                    else:
-                        ok = False
-        for record in records:
-            record.sent = ok
-
-    async def _after_call(self, runtime: BackendRuntime, replica: Replica) -> None:
-        await self._flush_if_idle(runtime, replica)
-        threshold = self.cache_policy.pressure_threshold
-        if threshold is None or replica.endpoint is None or runtime.spec.metrics_path is None:
-            return
-        now = time.monotonic()
-        if now - replica.kv_read_at < self.cache_policy.pressure_interval:
-            return
-        replica.kv_read_at = now
-        samples = await self._engines.metrics(runtime.spec, replica.endpoint)
-        replica.kv_usage = kv_usage(samples) if samples else None
-        if replica.kv_usage is None or replica.kv_usage < threshold:
-            return
-        for context in self._contexts.oldest_idle(replica):
-            await self._flush(
-                context, CacheDecision("flush", f"pressure: KV usage {replica.kv_usage:.2f}")
-            )
-
     async def run_finished(self, run_id: str, status: str = "finished") -> None:
         """A run ended (``"finished"``, ``"failed"``) or paused (``"paused"``).
 
@@ -439,7 +346,7 @@ class ServingLayer:
             return
         for context, decision in self._contexts.finish_run(run_id):
             if decision.action == "flush":
-                await self._flush(context, decision)
+                await self._keeper.flush(context, decision)
 
     # -- health and engine metrics ---------------------------------------------------------------
 
@@ -467,10 +374,8 @@ class ServingLayer:
             if replica.endpoint is None:
                 found[replica.label] = None
                 continue
-            samples = await self._engines.metrics(runtime.spec, replica.endpoint)
-            found[replica.label] = samples
-            if samples:
-                replica.kv_usage = kv_usage(samples)
+            found[replica.label] = await self._engines.metrics(runtime.spec, replica.endpoint)
+            replica.kv_usage = await self._engines.kv_usage(runtime.spec, replica.endpoint)
         return found
 
     # -- metrics ---------------------------------------------------------------------------------
