@@ -149,12 +149,16 @@ class ContextTracker:
         context.done = done
 
     def finish_run(self, run_id: str) -> list[tuple[CacheContext, CacheDecision]]:
-        """The run ended: its contexts with the decision for each; the run is forgotten."""
-        run = self._runs.pop(run_id, None)
+        """The run ended: its contexts with the decision for each.
+
+        Contexts to flush are forgotten; preserved ones stay, as an idle run's
+        cache that pressure may free later.
+        """
+        run = self._runs.get(run_id)
         if run is None:
             return []
         decided = []
-        for context in run.contexts.values():
+        for context in list(run.contexts.values()):
             event = CacheEvent(
                 transition="complete",
                 run_id=run_id,
@@ -167,7 +171,12 @@ class ContextTracker:
                 delta_tokens=0,
                 total_tokens=0,
             )
-            decided.append((context, self.policy.decide(event)))
+            decision = self.policy.decide(event)
+            decided.append((context, decision))
+            if decision.action == "flush":
+                del run.contexts[context.owner]
+        if not run.contexts:
+            del self._runs[run_id]
         return decided
 
     def oldest_idle(self, replica: Replica) -> list[CacheContext]:

@@ -20,6 +20,10 @@ from adk.serving.engines import EngineClient
 from adk.serving.replica import Replica
 from adk.serving.runtime import BackendRuntime
 
+IDLE_CHECKS = 5
+IDLE_CHECK_INTERVAL = 0.02
+"""A hard flush asks the engine whether it is idle up to this many times, this far apart."""
+
 NO_PRESSURE = ("litellm", "openai", "ollama")
 """Kinds of engine that report no KV-cache usage."""
 
@@ -93,10 +97,16 @@ class CacheKeeper:
             return
         if not (replica.flush_pending or replica.erase_pending):
             return
-        # Our own calls are not the only ones: ask the engine too, and wait if it is busy.
+        # Our own calls are not the only ones: ask the engine too. An engine finishes its
+        # bookkeeping just after the answer's last byte, so give it a moment to go idle;
+        # if it stays busy (other clients), the flush waits for this replica's next call.
         with anyio.CancelScope(shield=True):
-            if await self._engines.busy(runtime.spec, replica.endpoint):
-                return
+            for attempt in range(IDLE_CHECKS):
+                if not await self._engines.busy(runtime.spec, replica.endpoint):
+                    break
+                if attempt == IDLE_CHECKS - 1 or replica.in_flight:
+                    return
+                await anyio.sleep(IDLE_CHECK_INTERVAL)
         records, replica.pending_records = replica.pending_records, []
         ok = True
         with anyio.CancelScope(shield=True):

@@ -326,6 +326,7 @@ class EngineServer(OpenAIServer):
         self.kv_usage_override: float | None = None
         """When set, the KV-cache usage fraction reported (``/metrics``, :attr:`kv_usage`)."""
         self._engine_lock = threading.Lock()
+        self._idle = threading.Condition(self._engine_lock)
         self._cache = PrefixCache(cache_tokens // block_tokens)
         self._slots = [_Slot() for _ in range(n_slots)]
         self._reset_counters()
@@ -409,6 +410,16 @@ class EngineServer(OpenAIServer):
         with self._engine_lock:
             return self._in_flight
 
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is in flight; ``False`` on timeout.
+
+        A client gets its last byte a moment *before* the engine's bookkeeping for
+        that request ends (as with any real server), so a test that asserts on
+        :attr:`in_flight` or flushes right after a response should wait for this.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
     @property
     def flushes(self) -> list[FlushRecord]:
         """Every whole-cache flush attempt, oldest first."""
@@ -486,9 +497,7 @@ class EngineServer(OpenAIServer):
         try:
             computed = admission.prompt_tokens - admission.cached_tokens
             self._work(computed * self.prefill_seconds_per_token)
-            if admission.cache_prompt:
-                with self._engine_lock:
-                    self._cache.insert(admission.keys)
+            self._prefilled(admission)
             if not body.get("stream"):
                 self._work(admission.completion_tokens * self.seconds_per_output_token)
             yield replace(
@@ -528,15 +537,25 @@ class EngineServer(OpenAIServer):
         logger.debug("%s: prompt=%d cached=%d slot=%s", self.name, len(tokens), cached, slot)
         return _Admission(keys, len(tokens), cached, completion, cache_prompt, slot)
 
+    def _prefilled(self, admission: _Admission) -> None:
+        """The prompt's KV exists now: cache its blocks and record them in its slot."""
+        with self._engine_lock:
+            if admission.cache_prompt:
+                self._cache.insert(admission.keys)
+            if admission.slot is not None:
+                slot = self._slots[admission.slot]
+                slot.keys = admission.keys if admission.cache_prompt else []
+                slot.prompt_tokens = admission.prompt_tokens
+
     def _release(self, admission: _Admission) -> None:
         with self._engine_lock:
             if admission.slot is not None:
                 slot = self._slots[admission.slot]
                 slot.processing -= 1
-                slot.keys = admission.keys if admission.cache_prompt else []
-                slot.prompt_tokens = admission.prompt_tokens
                 slot.last_used = time.monotonic()
             self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.notify_all()
 
     def _pick_slot(self, requested: Any, keys: Sequence[str]) -> int | None:
         """The requested slot, else (like llama.cpp) the idle slot sharing the longest
