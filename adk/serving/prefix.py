@@ -194,7 +194,10 @@ class PrefixIndex:
         """Record that ``fp`` was sent here by run ``owner`` (touching blocks already held)."""
         blocks = self._blocks
         owned = self._owned.setdefault(owner, set())
-        for position, block in enumerate(fp.blocks):
+        # Tail first, so the head is the most recently used: under pressure a prompt loses
+        # its tail before its head, as in vLLM (a chained prefix is useless without its head).
+        for position in range(len(fp.blocks) - 1, -1, -1):
+            block = fp.blocks[position]
             owners = blocks.get(block)
             if owners is None:
                 owners = blocks[block] = set()
