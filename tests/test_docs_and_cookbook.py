@@ -40,6 +40,13 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "Paris: light rain, 18.0 C",
         "'lookups': 2",
     ],
+    "serving_replicas.py": [
+        "per-call metrics of the last run:",
+        "cache",
+        "replica 0 (",
+        "replica 1 (",
+        "prefix breaks: 0",
+    ],
 }
 
 # ```python or ```python no-run at the start of a line; the block ends at the next ``` line.

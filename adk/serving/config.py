@@ -53,7 +53,8 @@ class Backend:
     - ``kind``: ``"litellm"``, ``"openai"`` (any OpenAI-compatible server),
       ``"vllm"``, ``"sglang"``, ``"llamacpp"`` or ``"ollama"``.
     - ``replicas``: base URLs of servers holding the same model
-      (``"http://10.0.0.5:8000"``); ``endpoint`` is the one-replica shorthand.
+      (``"http://10.0.0.5:8000"``; a trailing ``/v1`` is dropped, the layer adds
+      it for calls); ``endpoint`` is the one-replica shorthand.
       A ``"litellm"`` backend may have none (the provider's own endpoint).
     - ``max_concurrency``: calls in flight per replica; more wait in the queue.
     - ``queue_capacity``: calls that may wait; one more fails at once with
@@ -140,4 +141,5 @@ class Backend:
     def endpoints(self) -> tuple[str, ...]:
         """The replica base URLs, without a trailing slash (empty: the provider's default)."""
         urls = (self.endpoint,) if self.endpoint is not None else tuple(self.replicas)
-        return tuple(url.rstrip("/") for url in urls)
+        # The server's root: the layer adds /v1 for calls and knows the engine's own paths.
+        return tuple(url.rstrip("/").removesuffix("/v1") for url in urls)

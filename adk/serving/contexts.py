@@ -127,9 +127,6 @@ class ContextTracker:
                     decision = CacheDecision(
                         "preserve", f"{verdict.reason}; keeps {other.stage}'s context"
                     )
-        elif request.cache == "flush":
-            decision = CacheDecision("flush", "call asks to flush")
-            flushes.append((CacheContext(**{**context.__dict__}), decision))
         else:
             decision = CacheDecision("preserve", "same stage continues")
         context.in_flight += 1

@@ -65,11 +65,30 @@ class CacheKeeper:
         """The layer's backends by name (shared, so backends added later are seen)."""
         self.records: deque[FlushRecord] = deque(maxlen=10_000)
 
+    async def flush_all(self, decided: list[tuple[CacheContext, CacheDecision]]) -> None:
+        """Drop these contexts: always from the layer's record, from engines for hard backends.
+
+        Several contexts on one engine cost one whole-cache flush, not one each.
+        """
+        touched: dict[int, tuple[BackendRuntime, Replica]] = {}
+        for context, decision in decided:
+            marked = self._mark(context, decision)
+            if marked is not None:
+                touched[id(marked[1])] = marked
+        for runtime, replica in touched.values():
+            await self._flush_if_idle(runtime, replica)
+
     async def flush(self, context: CacheContext, decision: CacheDecision) -> None:
-        """Drop ``context``: always from the layer's record, from the engine for hard backends."""
+        """Drop one context (see :meth:`flush_all`)."""
+        await self.flush_all([(context, decision)])
+
+    def _mark(
+        self, context: CacheContext, decision: CacheDecision
+    ) -> tuple[BackendRuntime, Replica] | None:
+        """Record the flush and forget the context; the replica if a hard flush is now due."""
         replica = context.replica
         if replica is None:
-            return
+            return None
         runtime = self.runtimes.get(replica.backend)
         hard = (
             runtime is not None and runtime.config.flush == "hard" and self._can_hard_flush(runtime)
@@ -78,14 +97,14 @@ class CacheKeeper:
         self.records.append(record)
         replica.prefix.release(context.owner)
         if not hard or runtime is None:
-            return
+            return None
         if runtime.spec.slot_erase:
             for slot in replica.slots_of(context.owner):
                 replica.erase_pending[slot] = context.owner
         else:
             replica.flush_pending = True
         replica.pending_records.append(record)
-        await self._flush_if_idle(runtime, replica)
+        return runtime, replica
 
     @staticmethod
     def _can_hard_flush(runtime: BackendRuntime) -> bool:

@@ -53,10 +53,14 @@ from adk.serving.prefix import (
 from adk.serving.replica import Replica
 from adk.serving.routing import RouteRequest, RoutingPolicy
 from adk.serving.runtime import BackendRuntime
+from adk.serving.scheduler import BackendUnavailableError
 
 logger = logging.getLogger("adk.serving")
 
 CallListener = Callable[[CallMetrics], None]
+
+_REPLICA_FAULTS = (ModelConnectionError, ModelTimeoutError, ModelServerError)
+"""Failures that count against a replica's health."""
 
 _FAILOVER_ERRORS = (ModelConnectionError, ModelTimeoutError, ModelServerError, ModelRateLimitError)
 """Failures another replica may not have: the call moves on if it has not answered yet."""
@@ -122,7 +126,23 @@ class ServingLayer:
 
     def replicas(self, backend: str) -> list[Replica]:
         """The live state of ``backend``'s replicas (load, health, cache record)."""
-        return list(self._runtime(backend).replicas)
+        return list(self._known(backend).replicas)
+
+    def queue_stats(self, backend: str) -> dict[str, int]:
+        """``backend``'s queue: calls waiting now, the most that ever waited, calls refused."""
+        queue = self._known(backend).queue
+        return {
+            "waiting": queue.waiting,
+            "max_waiting": queue.max_waiting,
+            "refused": queue.refused,
+        }
+
+    def _known(self, name: str) -> BackendRuntime:
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            known = ", ".join(sorted(self._runtimes)) or "none yet"
+            raise ConfigurationError(f"no backend named {name!r} (known: {known})")
+        return runtime
 
     def _runtime(self, name: str) -> BackendRuntime:
         runtime = self._runtimes.get(name)
@@ -174,12 +194,12 @@ class ServingLayer:
         del text
         config = runtime.config
         context, decision, flushes = self._contexts.begin(sent, config.name, config.model, fp)
-        for stale, verdict in flushes:
-            await self._keeper.flush(stale, verdict)
+        await self._keeper.flush_all(flushes)
         owner = owner_of(sent)
         call = RouteRequest(sent.run_id, sent.session_id, sent.agent_name, fp, sent.priority)
         sent = runtime.marked(sent)
         avoid: set[int] = set()
+        last_error: ModelError | None = None
         attempts = 0
         replica: Replica | None = None
         done = False
@@ -187,9 +207,14 @@ class ServingLayer:
             while True:
                 attempts += 1
                 await runtime.revive(self._engines)
-                replica, waited = await runtime.queue.acquire(
-                    runtime.chooser(call, avoid), sent.priority
-                )
+                try:
+                    replica, waited = await runtime.queue.acquire(
+                        runtime.chooser(call, avoid), sent.priority
+                    )
+                except BackendUnavailableError as exc:
+                    if last_error is not None:
+                        raise exc from last_error
+                    raise
                 expected = replica.prefix.match(fp) * BLOCK_CHARS // CHARS_PER_TOKEN
                 replica.prefix.insert(fp, owner)
                 slot = replica.take_slot(owner) if runtime.spec.slot_erase else None
@@ -215,8 +240,11 @@ class ServingLayer:
                         usage = response.usage
                         done = not response.message.tool_calls
                 except ModelError as exc:
+                    last_error = exc
                     failover = isinstance(exc, _FAILOVER_ERRORS) and not yielded
-                    if not isinstance(exc, ModelRateLimitError):
+                    # A rejected request (400, auth, context window) says nothing about
+                    # the replica's health; a rate limit only about its current load.
+                    if isinstance(exc, _REPLICA_FAULTS):
                         replica.failed(
                             unreachable=isinstance(exc, ModelConnectionError),
                             probe_interval=config.probe_interval,
@@ -239,7 +267,8 @@ class ServingLayer:
                         )
                     )
                     avoid.add(replica.index)
-                    more = len(avoid) < len(runtime.replicas)
+                    now = time.monotonic()
+                    more = any(r.index not in avoid and r.routable(now) for r in runtime.replicas)
                     if failover and more:
                         logger.warning("%s failed, trying another replica: %s", replica.label, exc)
                         continue
@@ -344,9 +373,8 @@ class ServingLayer:
         """
         if status == "paused" or not self._runtimes:
             return
-        for context, decision in self._contexts.finish_run(run_id):
-            if decision.action == "flush":
-                await self._keeper.flush(context, decision)
+        decided = self._contexts.finish_run(run_id)
+        await self._keeper.flush_all([(c, d) for c, d in decided if d.action == "flush"])
 
     # -- health and engine metrics ---------------------------------------------------------------
 
@@ -368,7 +396,7 @@ class ServingLayer:
 
     async def engine_metrics(self, backend: str) -> dict[str, dict[str, float] | None]:
         """Each replica's own metrics endpoint, parsed (None where the engine has none)."""
-        runtime = self._runtime(backend)
+        runtime = self._known(backend)
         found: dict[str, dict[str, float] | None] = {}
         for replica in runtime.replicas:
             if replica.endpoint is None:
@@ -384,12 +412,18 @@ class ServingLayer:
         """The calls of run ``run_id`` this layer served (empty if none or forgotten)."""
         return RunServingStats(run_id, tuple(self._by_run.get(run_id, ())))
 
-    def summary(self, backend: str | None = None) -> ServingSummary:
-        """Aggregates over recent calls, of one backend or of all."""
+    def summary(self, backend: str | None = None, replica: str | None = None) -> ServingSummary:
+        """Aggregates over recent calls: of everything, one backend, or one replica of it
+        (``replica`` is its label: the URL)."""
         if backend is None:
             return ServingSummary.of(self._calls)
-        labels = [r.label for r in self._runtime(backend).replicas]
-        return ServingSummary.of((c for c in self._calls if c.backend == backend), labels)
+        labels = [r.label for r in self._known(backend).replicas]
+        if replica is not None:
+            if replica not in labels:
+                raise ConfigurationError(f"backend {backend!r} has no replica {replica!r}")
+            labels = [replica]
+        calls = (c for c in self._calls if c.backend == backend and c.replica in labels)
+        return ServingSummary.of(calls, labels)
 
     def summaries(self) -> dict[str, ServingSummary]:
         """:meth:`summary` of every backend that has served calls."""

@@ -7,7 +7,7 @@ counted as correct when the engine itself saw it arrive while idle.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -38,6 +38,15 @@ def answer_after(rounds: int) -> Any:
 def lookup(n: int) -> str:
     """Look something up."""
     return f"fact {n}: " + "detail " * 40
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait up to 5 s for ``condition`` (polling), so tests do not race the engine's threads."""
+    for _ in range(1000):
+        if condition():
+            return
+        await anyio.sleep(0.005)
+    raise AssertionError("condition not reached in 5 s")
 
 
 def agent(name: str, model: str = "a", **options: Any) -> ChatModelAgent:
@@ -118,10 +127,17 @@ async def test_call_and_stage_overrides_beat_the_workflow_policy(engine: EngineS
     await Runner(pipeline(), serving=staged).invoke("go")
     assert list(staged.flushes) == []
 
-    # An explicit flush on a continuing stage drops its own previous context first.
-    forced = ServingLayer([backend("a", engine)], cache=CachePolicy(flush_on_complete=False))
-    await Runner(agent("solo", cache="flush"), serving=forced).invoke("go")
-    assert [f.reason for f in forced.flushes] == ["call asks to flush"]
+    # An explicit flush at a boundary overrides a policy that would preserve; within the
+    # agent's own tool loop it changes nothing (the agent's own cache keeps serving it).
+    forced = ServingLayer(
+        [backend("a", engine)],
+        cache=CachePolicy(preserve_threshold=100_000, flush_on_complete=False),
+    )
+    result = await Runner(pipeline(cache="flush"), serving=forced).invoke("go")
+    assert [(f.stage, f.reason) for f in forced.flushes] == [("planner", "call asks to flush")]
+    worker_calls = [c for c in result.serving.calls if c.agent == "worker"]
+    assert [c.cache.split(" (")[0] for c in worker_calls] == ["preserve", "preserve"]
+    assert worker_calls[1].cached_tokens > 0
 
 
 async def test_custom_memory_policies_are_consulted_first(engine: EngineServer) -> None:
@@ -182,7 +198,7 @@ async def test_a_hard_flush_waits_while_our_own_call_is_in_flight() -> None:
         slow = ModelRequest(messages=[Message.user("slow please")], run_id="other", agent_name="x")
         async with anyio.create_task_group() as group:
             group.start_soon(layer.generate, "a", slow)
-            await anyio.sleep(0.05)
+            await until(lambda: server.in_flight == 1)
             await runner.invoke("quick")
             # The run is over and its flush decided, but the engine is busy with the slow call.
             assert [f.sent for f in layer.flushes] == [None]
@@ -207,8 +223,8 @@ async def test_a_hard_flush_waits_while_another_client_keeps_the_engine_busy() -
         )
         foreign.start()
         try:
-            await anyio.sleep(0.1)
-            server.seconds_per_output_token = 0.0
+            await until(lambda: server.in_flight == 1)
+            server.seconds_per_output_token = 0.0  # read at admission: the foreign call stays slow
             await Runner(agent("solo"), serving=layer).invoke("go")
             assert [f.sent for f in layer.flushes] == [None]  # the engine said it was busy
         finally:

@@ -251,7 +251,7 @@ def test_slots_are_listed_and_erased(engine: EngineServer) -> None:
     assert engine.wait_idle()
     slots = http.get(f"{engine.url}/slots").json()
     assert [slot["id"] for slot in slots] == [0, 1, 2, 3]
-    assert slots[2]["prompt_tokens"] == data["usage"]["prompt_tokens"]
+    assert slots[2]["n_prompt_tokens"] == data["usage"]["prompt_tokens"]
     assert slots[2]["n_ctx"] == engine.cache_tokens
     assert not any(slot["is_processing"] for slot in slots)
 

@@ -15,7 +15,15 @@ from typing import Any
 import anyio
 import pytest
 
-from adk import ChatModelAgent, Message, ModelRequest, Runner, SequentialAgent, tool
+from adk import (
+    ChatModelAgent,
+    ConfigurationError,
+    Message,
+    ModelRequest,
+    Runner,
+    SequentialAgent,
+    tool,
+)
 from adk.serving import (
     Backend,
     BackendUnavailableError,
@@ -424,3 +432,50 @@ async def test_engine_metrics_are_read_from_the_engines(engines: list[EngineServ
     assert set(found) == {e.url for e in engines}
     used = [r for r in layer.replicas("local") if r.kv_usage]
     assert used and all(0 < r.kv_usage <= 1 for r in used if r.kv_usage is not None)
+
+
+async def test_rejected_requests_do_not_count_against_a_replica() -> None:
+    with start_engines(1, handler=lambda body: Reply.error(400, "prompt too long")) as (engine,):
+        layer = layer_for([engine])
+        request = ModelRequest(messages=[Message.user("hi")])
+        for _ in range(4):
+            with pytest.raises(Exception, match="prompt too long"):
+                await layer.generate("local", request)
+        assert layer.replicas("local")[0].health == "healthy"
+
+
+async def test_a_replica_url_may_end_in_v1() -> None:
+    with start_engines(1, handler=tool_rounds(0)) as (engine,):
+        backend = Backend("local", model="test-model", kind="vllm", endpoint=engine.base_url)
+        layer = ServingLayer([backend])
+        assert backend.endpoints == (engine.url,)
+        await layer.generate("local", ModelRequest(messages=[Message.user("hi")]))
+        assert (await layer.check_health())["local"] == {engine.url: "healthy"}
+
+
+async def test_inspecting_an_unknown_backend_is_an_error_not_a_new_backend(
+    engines: list[EngineServer],
+) -> None:
+    layer = layer_for(engines)
+    for inspect in (layer.replicas, layer.summary, layer.queue_stats):
+        with pytest.raises(ConfigurationError, match=r"no backend named 'locl' \(known: local\)"):
+            inspect("locl")
+    with pytest.raises(ConfigurationError, match="no backend named"):
+        await layer.engine_metrics("locl")
+    assert list(layer.backends) == ["local"]
+    with pytest.raises(ConfigurationError, match="has no replica"):
+        layer.summary("local", replica="http://elsewhere")
+
+
+async def test_queue_and_replica_statistics() -> None:
+    with start_engines(2, handler=tool_rounds(0)) as servers:
+        for server in servers:
+            server.seconds_per_output_token = 0.02
+        layer = layer_for(servers, max_concurrency=1, routing="round_robin")
+        request = ModelRequest(messages=[Message.user("hi")])
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(layer.generate, "local", request)
+        assert layer.queue_stats("local") == {"waiting": 0, "max_waiting": 2, "refused": 0}
+        per_replica = [layer.summary("local", replica=s.url).calls for s in servers]
+        assert per_replica == [2, 2]

@@ -645,7 +645,7 @@ class EngineServer(OpenAIServer):
                     "id": index,
                     "is_processing": slot.processing > 0,
                     "n_ctx": self.cache_tokens,
-                    "prompt_tokens": slot.prompt_tokens,
+                    "n_prompt_tokens": slot.prompt_tokens,
                     "cached_blocks": sum(1 for key in slot.keys if key in self._cache),
                 }
                 for index, slot in enumerate(self._slots)
