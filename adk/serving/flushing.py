@@ -95,9 +95,14 @@ class CacheKeeper:
         )
         record = FlushRecord(context, decision.reason, hard)
         self.records.append(record)
-        replica.prefix.release(context.owner)
         if not hard or runtime is None:
+            # Soft: nothing is freed on the engine; the context's blocks become the first
+            # the layer's record lets go, and its llama.cpp slot is free for others.
+            replica.prefix.release(context.owner)
+            for slot in replica.slots_of(context.owner):
+                replica.drop_slot(slot)
             return None
+        replica.prefix.release(context.owner, drop=True)
         if runtime.spec.slot_erase:
             for slot in replica.slots_of(context.owner):
                 replica.erase_pending[slot] = context.owner

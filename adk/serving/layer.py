@@ -196,7 +196,15 @@ class ServingLayer:
         context, decision, flushes = self._contexts.begin(sent, config.name, config.model, fp)
         await self._keeper.flush_all(flushes)
         owner = owner_of(sent)
-        call = RouteRequest(sent.run_id, sent.session_id, sent.agent_name, fp, sent.priority)
+        home = context.replica
+        call = RouteRequest(
+            sent.run_id,
+            sent.session_id,
+            sent.agent_name,
+            fp,
+            sent.priority,
+            home.index if home is not None and home.backend == runtime.name else None,
+        )
         sent = runtime.marked(sent)
         avoid: set[int] = set()
         last_error: ModelError | None = None
@@ -249,7 +257,7 @@ class ServingLayer:
                             unreachable=isinstance(exc, ModelConnectionError),
                             probe_interval=config.probe_interval,
                         )
-                    replica.prefix.release(owner)
+                    replica.prefix.release(owner, drop=True)
                     self._record(
                         self._metrics(
                             sent,

@@ -217,21 +217,30 @@ class PrefixIndex:
         """Runs that have blocks recorded here."""
         return [name for name, held in self._owned.items() if held]
 
-    def release(self, owner: str) -> int:
-        """Forget ``owner``'s claim, dropping blocks no one else sent; returns how many."""
+    def release(self, owner: str, *, drop: bool = False) -> int:
+        """Give up ``owner``'s claim on the blocks no one else sent; returns how many.
+
+        By default (a soft flush) they stay but become the first to be evicted:
+        the engine still holds them until it needs the room, so a later call
+        that continues them (the next turn of a chat) can still find them.
+        ``drop`` forgets them at once (the engine freed them, or never had them).
+        """
         held = self._owned.pop(owner, None)
         if not held:
             return 0
-        dropped = 0
+        released = 0
         for block in held:
             owners = self._blocks.get(block)
             if owners is None:
                 continue
             owners.discard(owner)
             if not owners:
-                del self._blocks[block]
-                dropped += 1
-        return dropped
+                if drop:
+                    del self._blocks[block]
+                else:
+                    self._blocks.move_to_end(block, last=False)
+                released += 1
+        return released
 
     def clear(self) -> None:
         """Forget everything (the engine's cache was flushed)."""

@@ -29,6 +29,8 @@ class RouteRequest:
     agent: str
     fingerprint: Fingerprint
     priority: int = 0
+    home: int | None = None
+    """Index of the replica that served this context's last call, if it continues one."""
 
     @property
     def affinity_key(self) -> str:
@@ -146,20 +148,24 @@ class PrefixAware:
     """To the replica most likely to hold the longest prefix of the call, within load bounds.
 
     The layer records which prompt blocks it sent to which replica (mirroring
-    each engine's cache capacity). What counts is the match *beyond the
-    static prefix* (system prompt and tools): every replica soon holds that,
-    so it is no reason to pile calls on one; a run's history is.
+    each engine's cache capacity) and where each context (one agent of one
+    run) made its last call.
 
-    - If no candidate holds at least ``min_match_tokens`` of the call beyond
-      its static prefix (a weak match), the replica with the fewest calls in
-      flight takes it (then: fewest calls so far, give or take
-      ``balance_slack``; then the one holding more of the prefix).
-    - Otherwise each candidate is scored by the prompt tokens it would have
-      to compute plus a load penalty of ``load_weight`` prompts per call in
-      flight above the least loaded candidate, and the lowest score wins.
+    - A call that continues a context goes back to the replica of its last
+      call (its history is cached there), unless that replica has more than
+      ``max_extra_in_flight`` calls in flight above the least busy one.
+    - A new context goes to the replica holding the longest prefix of it
+      *beyond the static part* (system prompt and tools, which soon sit on
+      every replica and are no reason to pile work on one): the history it
+      shares with earlier work, such as the previous turns of a chat or a
+      plan that workers continue. The match must reach ``min_match_tokens``
+      and that replica must be within the same in-flight bound.
+    - Otherwise (a weak match, or the load is unbalanced) the least loaded
+      replica takes it: fewest calls in flight, then fewest calls so far,
+      then the one holding more of the prefix.
     - Replicas that have served more than ``balance_cap`` times the average
-      number of calls plus ``balance_slack`` are passed over while others
-      can take the call, so the cache never unbalances the load for long.
+      number of calls plus ``balance_slack`` are passed over while others can
+      take the call.
     """
 
     name = "prefix_aware"
@@ -168,12 +174,12 @@ class PrefixAware:
         self,
         *,
         min_match_tokens: int = 32,
-        load_weight: float = 0.1,
-        balance_cap: float = 1.1,
+        max_extra_in_flight: int = 8,
+        balance_cap: float = 1.2,
         balance_slack: int = 4,
     ) -> None:
         self.min_match_tokens = min_match_tokens
-        self.load_weight = load_weight
+        self.max_extra_in_flight = max_extra_in_flight
         self.balance_cap = balance_cap
         self.balance_slack = balance_slack
 
@@ -183,34 +189,24 @@ class PrefixAware:
         mean_requests = sum(r.requests for r in replicas) / len(replicas)
         request_cap = self.balance_cap * mean_requests + self.balance_slack
         eligible = [r for r in candidates if r.requests + 1 <= request_cap] or list(candidates)
+        least_busy = min(r.in_flight for r in eligible)
+        bound = least_busy + self.max_extra_in_flight
+        if call.home is not None:
+            for replica in eligible:
+                if replica.index == call.home and replica.in_flight <= bound:
+                    return replica
         fp = call.fingerprint
-        static = min(fp.static_blocks, len(fp.blocks))
-        block_tokens = BLOCK_CHARS // CHARS_PER_TOKEN
         found = {id(r): r.prefix.match(fp) for r in eligible}
-        matched = {key: max(count, static) for key, count in found.items()}
-        least = min(eligible, key=_load_key)
-        if (max(matched.values()) - static) * block_tokens < self.min_match_tokens:
-            # Weak match: the least busy replica; among those within a few calls of each
-            # other, one that holds the static prefix.
-            bucket = max(1, self.balance_slack)
-            return min(
-                eligible,
-                key=lambda r: (
-                    r.in_flight / r.max_concurrency,
-                    r.requests // bucket,
-                    -found[id(r)],
-                    r.requests,
-                    r.index,
-                ),
-            )
-        penalty = self.load_weight * fp.tokens
-
-        def score(replica: Replica) -> tuple[float, tuple[float, int, int]]:
-            uncached = fp.tokens - matched[id(replica)] * block_tokens
-            busier = replica.in_flight - least.in_flight
-            return uncached + penalty * busier, _load_key(replica)
-
-        return min(eligible, key=score)
+        static = min(fp.static_blocks, len(fp.blocks))
+        best = max(found.values())
+        if (best - static) * (BLOCK_CHARS // CHARS_PER_TOKEN) >= self.min_match_tokens:
+            holders = [r for r in eligible if found[id(r)] == best and r.in_flight <= bound]
+            if holders:
+                return min(holders, key=_load_key)
+        return min(
+            eligible,
+            key=lambda r: (r.in_flight / r.max_concurrency, r.requests, -found[id(r)], r.index),
+        )
 
 
 POLICIES: dict[str, Callable[[], RoutingPolicy]] = {

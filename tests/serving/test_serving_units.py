@@ -139,11 +139,23 @@ def test_releasing_a_context_keeps_static_and_shared_blocks() -> None:
     one, two = fingerprint(request("x" * 1000)), fingerprint(request("y" * 1000))
     index.insert(one, "one")
     index.insert(two, "two")
-    dropped = index.release("one")
-    assert dropped > 0
+    dropped = index.release("one", drop=True)
+    assert dropped == len(one.blocks) - one.static_blocks
     assert index.match(one) == one.static_blocks  # the shared instruction stays
     assert index.match(two) == len(two.blocks)
     assert list(index.owners()) == ["two"]
+
+
+def test_a_soft_release_keeps_blocks_but_evicts_them_first() -> None:
+    one, two = fingerprint(request("x" * 1000)), fingerprint(request("y" * 1000))
+    index = PrefixIndex(capacity_blocks=len(one.blocks) + len(two.blocks) - one.static_blocks)
+    index.insert(one, "one")
+    index.insert(two, "two")
+    assert index.release("one") == len(one.blocks) - one.static_blocks
+    assert index.match(one) == len(one.blocks)  # still there: a next turn would find it
+    index.insert(fingerprint(request("z" * 200)), "three")  # needs room: "one" goes first
+    assert index.match(one) < len(one.blocks)
+    assert index.match(two) == len(two.blocks)
 
 
 # -- routing -----------------------------------------------------------------------------------
@@ -205,23 +217,33 @@ def test_prefix_aware_follows_history_not_the_shared_instruction() -> None:
     replicas[0].prefix.insert(fingerprint(canonical_request(request("other"))), "ctx0")
     follow_up = request("a long user document " * 40, "and a question")
     assert policy.choose(route(follow_up), replicas, replicas).index == 1
-    # A call sharing only the instruction is a weak match: least busy first.
-    replicas[0].in_flight = 2
+    # A call sharing only the instruction is a weak match: least loaded first, and among
+    # equally loaded replicas the one holding the instruction.
     fresh = route(request("brand new task"))
-    assert policy.choose(fresh, replicas, replicas).index in (1, 2)
-    replicas[1].in_flight = replicas[2].in_flight = 2
-    replicas[0].in_flight = 0
+    replicas[1].in_flight = 1
     assert policy.choose(fresh, replicas, replicas).index == 0
+    replicas[0].requests = 3
+    assert policy.choose(fresh, replicas, replicas).index == 2
+
+
+def test_prefix_aware_sends_a_continuing_context_home_within_the_load_bound() -> None:
+    policy = PrefixAware(max_extra_in_flight=4)
+    replicas = [replica(i) for i in range(2)]
+    call = route(request("next step"))
+    home = RouteRequest(call.run_id, call.session_id, call.agent, call.fingerprint, home=1)
+    assert policy.choose(home, replicas, replicas).index == 1
+    replicas[1].in_flight = 5  # five calls more than the other replica: too far
+    assert policy.choose(home, replicas, replicas).index == 0
 
 
 def test_prefix_aware_gives_up_the_cache_when_load_is_unbalanced() -> None:
-    policy = PrefixAware(load_weight=0.1)
+    policy = PrefixAware(max_extra_in_flight=8, balance_cap=1.2, balance_slack=4)
     replicas = [replica(i) for i in range(2)]
     history = request("a long user document " * 40)
     replicas[0].prefix.insert(fingerprint(canonical_request(history)), "ctx")
     follow_up = route(request("a long user document " * 40, "next"))
     assert policy.choose(follow_up, replicas, replicas).index == 0
-    replicas[0].in_flight = 12  # twelve calls ahead: more than recomputing the prompt costs
+    replicas[0].in_flight = 9  # nine calls ahead of the other replica
     assert policy.choose(follow_up, replicas, replicas).index == 1
     replicas[0].in_flight = 0
     replicas[0].requests, replicas[1].requests = 40, 10  # far over its share of calls
