@@ -195,9 +195,4 @@ def _new_tokens(fp: Fingerprint, earlier: Fingerprint | None) -> int:
     """Tokens of ``fp`` beyond the prefix it shares with ``earlier``."""
     if earlier is None:
         return fp.tokens
-    shared = 0
-    for mine, theirs in zip(fp.blocks, earlier.blocks, strict=False):
-        if mine != theirs:
-            break
-        shared += 1
-    return max(0, fp.tokens - shared * BLOCK_CHARS // CHARS_PER_TOKEN)
+    return max(0, fp.tokens - fp.shared_blocks(earlier) * BLOCK_CHARS // CHARS_PER_TOKEN)

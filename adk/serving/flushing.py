@@ -146,7 +146,7 @@ class CacheKeeper:
                     if replica.slot_owner(slot) != owner or replica.in_flight:
                         continue  # the slot went to another context meanwhile: keep its cache
                     if await self._engines.erase_slot(replica.endpoint, slot):
-                        replica.drop_slot(slot)
+                        replica.drop_slot(slot, erased=True)
                     else:
                         ok = False
         for record in records:

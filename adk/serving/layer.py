@@ -225,7 +225,7 @@ class ServingLayer:
                     raise
                 expected = replica.prefix.match(fp) * BLOCK_CHARS // CHARS_PER_TOKEN
                 replica.prefix.insert(fp, owner)
-                slot = replica.take_slot(owner) if runtime.spec.slot_erase else None
+                slot = replica.take_slot(owner, fp) if runtime.spec.slot_erase else None
                 outgoing = replace(sent, params=runtime.params_for(sent, replica, slot))
                 started = time.monotonic()
                 first: float | None = None

@@ -47,6 +47,15 @@ class Fingerprint:
         """Estimated prompt tokens."""
         return estimate_tokens(self.chars)
 
+    def shared_blocks(self, other: Fingerprint) -> int:
+        """How many leading blocks this prompt has in common with ``other``."""
+        shared = 0
+        for mine, theirs in zip(self.blocks, other.blocks, strict=False):
+            if mine != theirs:
+                break
+            shared += 1
+        return shared
+
     def extends(self, earlier: Fingerprint, text: str) -> bool:
         """True if ``earlier``'s whole prompt is a prefix of this one (whose text is ``text``)."""
         count = len(earlier.blocks)

@@ -6,7 +6,7 @@ import time
 from typing import Any, Literal
 
 from adk.models.base import ChatModel
-from adk.serving.prefix import PrefixIndex
+from adk.serving.prefix import Fingerprint, PrefixIndex
 
 Health = Literal["healthy", "degraded", "unavailable"]
 
@@ -48,6 +48,7 @@ class Replica:
         self._slots: dict[int, str] = {}
         self._busy_slots: set[int] = set()
         self._slot_used: dict[int, float] = {}
+        self._slot_prompt: dict[int, Fingerprint] = {}
         self.flush_pending = False
         """A hard flush of the whole engine waits for this replica to go idle."""
         self.erase_pending: dict[int, str] = {}
@@ -99,21 +100,33 @@ class Replica:
 
     # -- llama.cpp slots -----------------------------------------------------------------------
 
-    def take_slot(self, owner: str) -> int | None:
-        """A slot for ``owner``'s call: its own if free, else the least recently used free one."""
+    def take_slot(self, owner: str, fp: Fingerprint) -> int | None:
+        """A slot for ``owner``'s call with prompt ``fp``.
+
+        Its own slot if free. Otherwise a free slot no live context holds,
+        then (only if every free slot is held) another context's; among those,
+        the slot whose last prompt shares the longest prefix with ``fp`` (a
+        llama.cpp slot reuses only its own cache), then the least recently used.
+        """
         if self.slot_count <= 0:
             return None
         for slot, holder in self._slots.items():
             if holder == owner and slot not in self._busy_slots:
-                return self._occupy(slot, owner)
+                return self._occupy(slot, owner, fp)
         free = [slot for slot in range(self.slot_count) if slot not in self._busy_slots]
         if not free:
             return None
-        slot = min(free, key=lambda s: (s in self._slots, self._slot_used.get(s, 0.0)))
-        return self._occupy(slot, owner)
 
-    def _occupy(self, slot: int, owner: str) -> int:
+        def preference(slot: int) -> tuple[bool, int, float]:
+            last = self._slot_prompt.get(slot)
+            shared = fp.shared_blocks(last) if last is not None else 0
+            return slot not in self._slots, shared, -self._slot_used.get(slot, 0.0)
+
+        return self._occupy(max(free, key=preference), owner, fp)
+
+    def _occupy(self, slot: int, owner: str, fp: Fingerprint) -> int:
         self._slots[slot] = owner
+        self._slot_prompt[slot] = fp
         self._busy_slots.add(slot)
         self._slot_used[slot] = time.monotonic()
         self.erase_pending.pop(slot, None)
@@ -131,6 +144,8 @@ class Replica:
         """Whose prompt ``slot`` holds."""
         return self._slots.get(slot)
 
-    def drop_slot(self, slot: int) -> None:
-        """Forget ``slot``'s owner (its cache was erased)."""
+    def drop_slot(self, slot: int, *, erased: bool = False) -> None:
+        """Free ``slot`` for other contexts; ``erased``: its cache is gone too."""
         self._slots.pop(slot, None)
+        if erased:
+            self._slot_prompt.pop(slot, None)
