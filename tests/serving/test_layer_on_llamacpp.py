@@ -64,7 +64,8 @@ async def test_the_layer_reuses_and_then_erases_a_slot_on_llama_server(server: s
 
     await layer.run_finished(tag)  # flush on complete, hard: erase the context's slot
     assert [(f.hard, f.sent) for f in layer.flushes] == [(True, True)]
-    slots = httpx.get(server + "/slots", timeout=10).json()
+    async with httpx.AsyncClient(timeout=10) as client:
+        slots = (await client.get(server + "/slots")).json()
     assert [slot.get("n_prompt_tokens", 0) for slot in slots] == [0, 0]  # an unused slot: none
     again = ModelRequest(
         messages=conversation(tag, 2), params=params, run_id=tag + "-2", agent_name="a"
