@@ -21,6 +21,7 @@ before. For a backend, each call is:
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections import OrderedDict, deque
@@ -207,6 +208,7 @@ class ServingLayer:
         )
         sent = runtime.marked(sent)
         avoid: set[int] = set()
+        resets: set[int] = set()
         last_error: ModelError | None = None
         attempts = 0
         replica: Replica | None = None
@@ -249,14 +251,9 @@ class ServingLayer:
                         done = not response.message.tool_calls
                 except ModelError as exc:
                     last_error = exc
-                    failover = isinstance(exc, _FAILOVER_ERRORS) and not yielded
-                    # A rejected request (400, auth, context window) says nothing about
-                    # the replica's health; a rate limit only about its current load.
-                    if isinstance(exc, _REPLICA_FAULTS):
-                        replica.failed(
-                            unreachable=isinstance(exc, ModelConnectionError),
-                            probe_interval=config.probe_interval,
-                        )
+                    again = self._after_failure(exc, runtime, replica, avoid, yielded, resets)
+                    if again == "same":
+                        resets.add(replica.index)
                     replica.prefix.release(owner, drop=True)
                     self._record(
                         self._metrics(
@@ -268,17 +265,15 @@ class ServingLayer:
                             first,
                             None,
                             decision,
-                            broke,
+                            broke and again is None,
                             expected,
                             attempts,
                             error=f"{type(exc).__name__}: {exc}",
+                            failed_over=again is not None,
                         )
                     )
-                    avoid.add(replica.index)
-                    now = time.monotonic()
-                    more = any(r.index not in avoid and r.routable(now) for r in runtime.replicas)
-                    if failover and more:
-                        logger.warning("%s failed, trying another replica: %s", replica.label, exc)
+                    if again is not None:
+                        logger.warning("%s failed, trying again: %s", replica.label, exc)
                         continue
                     raise
                 finally:
@@ -309,6 +304,37 @@ class ServingLayer:
         finally:
             self._contexts.end(context, replica, fp, done)
 
+    def _after_failure(
+        self,
+        exc: ModelError,
+        runtime: BackendRuntime,
+        replica: Replica,
+        avoid: set[int],
+        yielded: bool,
+        resets: set[int],
+    ) -> str | None:
+        """Note a failed attempt; where to try next: ``"same"`` replica, ``"other"``, or None.
+
+        A refused connection takes the replica out of routing at once. A connection
+        that broke without being refused (typically a pooled keep-alive connection the
+        server had just closed) is retried once on the same replica before it counts.
+        A rejected request (400, auth, context window) says nothing about the
+        replica's health, a rate limit only about its load. Nothing is retried once
+        text has streamed.
+        """
+        connection = isinstance(exc, ModelConnectionError)
+        refused = connection and _refused(exc)
+        if connection and not refused and replica.index not in resets and not yielded:
+            return "same"
+        if isinstance(exc, _REPLICA_FAULTS):
+            replica.failed(unreachable=refused, probe_interval=runtime.config.probe_interval)
+        avoid.add(replica.index)
+        if yielded or not isinstance(exc, _FAILOVER_ERRORS):
+            return None
+        now = time.monotonic()
+        more = any(r.index not in avoid and r.routable(now) for r in runtime.replicas)
+        return "other" if more else None
+
     def _metrics(
         self,
         request: ModelRequest,
@@ -325,6 +351,7 @@ class ServingLayer:
         *,
         error: str | None = None,
         flushed: tuple[str, ...] = (),
+        failed_over: bool = False,
     ) -> CallMetrics:
         ended = time.monotonic()
         usage = usage or Usage()
@@ -355,6 +382,7 @@ class ServingLayer:
             attempts=attempts,
             error=error,
             flushed=flushed,
+            failed_over=failed_over,
         )
 
     def _record(self, metrics: CallMetrics) -> None:
@@ -451,3 +479,22 @@ class ServingLayer:
     async def aclose(self) -> None:
         """Close the layer's HTTP client for engine probes and flushes."""
         await self._engines.aclose()
+
+
+_REFUSED = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
+
+
+def _refused(exc: BaseException) -> bool:
+    """True if a connection to the server could not be opened at all (it is down)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        if isinstance(current, OSError) and current.errno in _REFUSED:
+            return True
+        if "connect call failed" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -40,6 +40,8 @@ class CallMetrics:
     attempts: int = 1
     error: str | None = None
     flushed: tuple[str, ...] = ()
+    failed_over: bool = False
+    """This attempt failed and the call was tried again (its next attempt is another line)."""
 
     @property
     def prefill_tokens(self) -> int:
@@ -60,7 +62,11 @@ class ServingSummary:
     """Aggregates of a set of calls (a run, a backend, a replica, or everything)."""
 
     calls: int = 0
+    """Calls, each counted once however many attempts it took."""
     errors: int = 0
+    """Calls that failed (after any failover)."""
+    failovers: int = 0
+    """Attempts that failed and were tried again elsewhere (or once more on the same replica)."""
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
@@ -72,7 +78,7 @@ class ServingSummary:
     ttft_p95: float | None = None
     tpot_p50: float | None = None
     per_replica: dict[str, int] = field(default_factory=dict)
-    """Calls per replica."""
+    """Attempts per replica (a failed-over call loaded two)."""
 
     @property
     def prefill_tokens(self) -> int:
@@ -97,15 +103,17 @@ class ServingSummary:
         """Aggregate ``calls``; ``replicas`` lists replicas to count even with no calls."""
         items = list(calls)
         per_replica = dict.fromkeys(replicas, 0)
-        for call in items:
+        for call in items:  # every attempt loaded its replica
             per_replica[call.replica] = per_replica.get(call.replica, 0) + 1
+        retried = sum(c.failed_over for c in items)
         ok = [c for c in items if c.error is None]
         waits = [c.queue_wait for c in items]
         ttfts = [c.ttft for c in ok if c.ttft is not None]
         tpots = [c.tpot for c in ok if c.tpot is not None]
         return cls(
-            calls=len(items),
-            errors=len(items) - len(ok),
+            calls=len(items) - retried,
+            errors=len(items) - len(ok) - retried,
+            failovers=retried,
             prompt_tokens=sum(c.prompt_tokens for c in ok),
             cached_tokens=sum(c.cached_tokens for c in ok),
             completion_tokens=sum(c.completion_tokens for c in ok),

@@ -125,6 +125,10 @@ class Replica:
         return self._occupy(max(free, key=preference), owner, fp)
 
     def _occupy(self, slot: int, owner: str, fp: Fingerprint) -> int:
+        previous = self._slots.get(slot)
+        if previous is not None and previous != owner:
+            # The slot's cache is overwritten: that context's prompt is gone from here.
+            self.prefix.release(previous, drop=True)
         self._slots[slot] = owner
         self._slot_prompt[slot] = fp
         self._busy_slots.add(slot)

@@ -350,6 +350,9 @@ async def test_a_replica_killed_mid_run_is_routed_around() -> None:
         calls = result.serving.calls
         failed = [c for c in calls if c.error]
         assert len(failed) == 1 and "Connection" in failed[0].error
+        assert failed[0].failed_over and not failed[0].prefix_break
+        summary = result.serving.summary
+        assert (summary.calls, summary.failovers, summary.errors) == (len(calls) - 1, 1, 0)
         survivor = first if victim[0] is second else second
         dead = urls[id(victim[0])]
         assert all(c.replica == urls[id(survivor)] for c in calls[2:] if c.error is None)

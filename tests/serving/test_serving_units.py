@@ -339,3 +339,17 @@ def test_an_empty_summary_is_balanced_and_has_no_hits() -> None:
     summary = ServingSummary.of([], ["r0", "r1"])
     assert summary.hit_rate == 0.0 and summary.imbalance == 1.0
     assert summary.per_replica == {"r0": 0, "r1": 0}
+
+
+def test_a_reassigned_llama_cpp_slot_forgets_its_previous_context() -> None:
+    r = Replica("b", 0, "http://x", ScriptedModel([]), 8, 4096, 1)
+    first, second = fingerprint(request("x" * 1000)), fingerprint(request("y" * 1000))
+    assert r.take_slot("one", first) == 0
+    r.prefix.insert(first, "one")
+    r.free_slot(0)
+    assert r.take_slot("one", first) == 0  # its own slot again
+    r.free_slot(0)
+    assert r.take_slot("two", second) == 0  # the only slot: "one" loses it
+    assert r.prefix.match(first) == first.static_blocks
+    assert r.slots_of("one") == [] and r.slots_of("two") == [0]
+    assert r.take_slot("three", first) is None  # busy: no slot to give
