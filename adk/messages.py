@@ -4,13 +4,36 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
 """Who wrote a message: the four roles of the OpenAI chat format."""
+
+_M = TypeVar("_M", bound=BaseModel)
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def trusted(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance of ``cls`` from field values already known to be valid; nothing is checked.
+
+    For data adk builds itself on hot paths (a tool message from a rendered
+    result, an event around a message it holds): the instance is exactly what
+    validating the same values would give, for a fraction of the cost (and
+    faster than ``model_construct``). ``values`` must hold every field, in
+    declaration order, each of the type validation would produce; ``fields_set``
+    the names a keyword call would have passed. Only for models without private
+    attributes or ``model_post_init``.
+    """
+    obj = _new(cls)
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", fields_set)
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
 
 
 def new_call_id() -> str:
@@ -93,11 +116,37 @@ class Message(BaseModel):
     @classmethod
     def system(cls, content: str) -> Message:
         """A system message."""
+        if type(content) is str:
+            return trusted(
+                cls,
+                {
+                    "role": "system",
+                    "content": content,
+                    "tool_calls": (),
+                    "tool_call_id": None,
+                    "name": None,
+                    "usage": None,
+                },
+                {"role", "content"},
+            )
         return cls(role="system", content=content)
 
     @classmethod
     def user(cls, content: str, *, name: str | None = None) -> Message:
         """A user message."""
+        if type(content) is str and (name is None or type(name) is str):
+            return trusted(
+                cls,
+                {
+                    "role": "user",
+                    "content": content,
+                    "tool_calls": (),
+                    "tool_call_id": None,
+                    "name": name,
+                    "usage": None,
+                },
+                {"role", "content", "name"},
+            )
         return cls(role="user", content=content, name=name)
 
     @classmethod
@@ -110,11 +159,41 @@ class Message(BaseModel):
         usage: Usage | None = None,
     ) -> Message:
         """An assistant message, optionally calling tools."""
-        return cls(
-            role="assistant", content=content, tool_calls=tuple(tool_calls), name=name, usage=usage
-        )
+        calls = tuple(tool_calls)
+        if (
+            type(content) is str
+            and (name is None or type(name) is str)
+            and (usage is None or isinstance(usage, Usage))
+            and (not calls or all(isinstance(call, ToolCall) for call in calls))
+        ):
+            return trusted(
+                cls,
+                {
+                    "role": "assistant",
+                    "content": content,
+                    "tool_calls": calls,
+                    "tool_call_id": None,
+                    "name": name,
+                    "usage": usage,
+                },
+                {"role", "content", "tool_calls", "name", "usage"},
+            )
+        return cls(role="assistant", content=content, tool_calls=calls, name=name, usage=usage)
 
     @classmethod
     def tool(cls, content: str, *, tool_call_id: str, name: str) -> Message:
         """The result of the tool call ``tool_call_id`` of tool ``name``."""
+        if type(content) is str and type(tool_call_id) is str and type(name) is str:
+            return trusted(
+                cls,
+                {
+                    "role": "tool",
+                    "content": content,
+                    "tool_calls": (),
+                    "tool_call_id": tool_call_id,
+                    "name": name,
+                    "usage": None,
+                },
+                {"role", "content", "tool_call_id", "name"},
+            )
         return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)

@@ -5,9 +5,14 @@ so everything measured is framework work. The same turn is written by hand
 with plain asyncio and dicts (the baseline), in the same process and the same
 run; the figure that matters is the ratio.
 
-    python bench/overhead.py            # full run (7 repeats of 500 turns, 15 imports)
+    python bench/overhead.py            # full run (21 repeats of 200 adk turns, 15 imports)
     python bench/overhead.py --quick    # smoke test
     python bench/overhead.py --profile  # also cProfile the adk side (report on stderr)
+
+The two sides are timed in short, interleaved blocks of equal wall time (a
+block of adk turns, then as many baseline turns as take as long): on a busy
+machine a block is sometimes descheduled, and a long block is hit more often
+than a short one, which would charge the scheduler to the slower side.
 
 Targets: ratio <= 10, ``import adk`` <= 150 ms. The last stdout line is a
 JSON object: adk_us, baseline_us, ratio, import_ms, import_full_ms,
@@ -17,9 +22,12 @@ python_startup_ms.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,12 +39,12 @@ from _common import (
     adk_location,
     base_parser,
     emit_json,
-    interleaved_async,
     print_table,
     profile_async,
     python_code_wall_ms,
     ratio,
     spread,
+    time_async_runs,
     verdict,
 )
 
@@ -130,20 +138,62 @@ async def baseline_once() -> str:
     return await baseline_turn(QUESTION)
 
 
+# --------------------------------------------------------------------------- timing
+
+
+async def balanced_blocks(
+    cases: dict[str, Callable[[], Awaitable[Any]]],
+    *,
+    runs: int,
+    repeats: int,
+    warmup: int,
+) -> dict[str, list[float]]:
+    """µs per run of each case, one figure per repeat, from blocks of equal wall time.
+
+    The first case runs ``runs`` times per block; every other case runs as
+    many times as fill the same time (calibrated after the warm-up). Cases
+    alternate inside every repeat, after a ``gc.collect()``, as in
+    ``_common.interleaved_async``.
+    """
+    for fn in cases.values():
+        for _ in range(warmup):
+            await fn()
+    per_run = {name: await time_async_runs(fn, max(runs, 20)) for name, fn in cases.items()}
+    block_us = runs * next(iter(per_run.values()))
+    counts = {name: max(1, round(block_us / us)) for name, us in per_run.items()}
+    results: dict[str, list[float]] = {name: [] for name in cases}
+    perf = time.perf_counter_ns
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            count = counts[name]
+            gc.collect()
+            start = perf()
+            for _ in range(count):
+                await fn()
+            results[name].append((perf() - start) / count / 1000.0)
+    return results
+
+
 # --------------------------------------------------------------------------- main
 
 
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=500, help="turns per timed repeat")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=200,
+        help="adk turns per timed block (the baseline's block lasts as long)",
+    )
     parser.add_argument("--warmup", type=int, default=200, help="untimed turns per side first")
     parser.add_argument("--import-repeats", type=int, default=15, help="timed interpreter starts")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the adk side; report on stderr"
     )
+    parser.set_defaults(repeats=21)
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.repeats, args.warmup, args.import_repeats = 100, 3, 50, 5
+        args.runs, args.repeats, args.warmup, args.import_repeats = 100, 7, 50, 5
 
     adk_once = build_adk_case()
 
@@ -151,7 +201,7 @@ def main() -> None:
         adk_text, base_text = await adk_once(), await baseline_once()
         if adk_text != ANSWER or base_text != ANSWER:
             raise SystemExit(f"sides disagree: adk={adk_text!r} baseline={base_text!r}")
-        return await interleaved_async(
+        return await balanced_blocks(
             {"adk": adk_once, "baseline": baseline_once},
             runs=args.runs,
             repeats=args.repeats,
@@ -171,7 +221,8 @@ def main() -> None:
 
     print(
         f"overhead: one turn = 2 model calls + 1 tool call (scripted, no latency); "
-        f"{args.repeats} repeats x {args.runs} turns after {args.warmup} warm-up turns; "
+        f"{args.repeats} repeats x {args.runs} adk turns (baseline blocks of equal time) "
+        f"after {args.warmup} warm-up turns; "
         f"imports: {args.import_repeats} starts of {sys.executable}"
     )
     print(f"adk measured: {adk_location()}")

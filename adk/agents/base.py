@@ -9,8 +9,11 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from adk.errors import ConfigurationError
 from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo, Interrupted
-from adk.messages import Message
+from adk.messages import Message, trusted
 from adk.runner.context import RunContext
+
+_OUTPUT_FIELDS = frozenset({"message", "partial", "custom"})
+_EVENT_FIELDS = frozenset({"agent_name", "run_path", "output", "action"})
 
 
 @dataclass(slots=True)
@@ -88,10 +91,36 @@ class BaseAgent(ABC):
         action: AgentAction | None = None,
     ) -> AgentEvent:
         """An event of this agent with any combination of output and action."""
+        name = self.name
+        if (
+            type(name) is str
+            and (message is None or isinstance(message, Message))
+            and (action is None or isinstance(action, AgentAction))
+            and (partial is False or partial is True)
+        ):
+            # The common case: every value is already what validation would make of it.
+            output = None
+            if message is not None or custom is not None:
+                output = trusted(
+                    AgentOutput,
+                    {"message": message, "partial": partial, "custom": custom},
+                    set(_OUTPUT_FIELDS),
+                )
+            return trusted(
+                AgentEvent,
+                {
+                    "agent_name": name,
+                    "run_path": ctx.run_path,
+                    "output": output,
+                    "action": action,
+                    "error": None,
+                },
+                set(_EVENT_FIELDS),
+            )
         output = None
         if message is not None or custom is not None:
             output = AgentOutput(message=message, partial=partial, custom=custom)
-        return AgentEvent(agent_name=self.name, run_path=ctx.run_path, output=output, action=action)
+        return AgentEvent(agent_name=name, run_path=ctx.run_path, output=output, action=action)
 
     def message_event(
         self, ctx: RunContext, message: Message, *, partial: bool = False

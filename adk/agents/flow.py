@@ -65,8 +65,8 @@ async def run_agent(
         try:
             async for event in stream:
                 if event.run_path == own_path:
-                    action = event.action
-                    if not event.partial:
+                    action, output = event.action, event.output
+                    if output is None or not output.partial:
                         record(event)
                         # Interrupt events are where a resumed run diverges: not counted.
                         if action is None or action.interrupted is None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import cast
+from typing import Any
 
 import anyio
 
 from adk.errors import ScriptExhaustedError
-from adk.messages import Message, ToolCall, Usage
+from adk.messages import Message, ToolCall, Usage, trusted
 from adk.models.base import ModelChunk, ModelRequest, ModelResponse, ToolCallDelta
 
 ScriptItem = str | Message | ModelResponse | ToolCall | list[ToolCall] | BaseException
@@ -34,6 +35,20 @@ def _prompt_tokens(request: ModelRequest) -> int:
     for spec in request.tools:
         chars += len(spec.name) + len(spec.description) + 32
     return (chars + 3) // 4
+
+
+@functools.lru_cache(maxsize=1024)
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    """The usage figures of one scripted answer; frozen, so equal figures share one object."""
+    return trusted(
+        Usage,
+        {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cached_tokens": 0,
+        },
+        {"prompt_tokens", "completion_tokens"},
+    )
 
 
 class ScriptedModel:
@@ -82,16 +97,20 @@ class ScriptedModel:
         """How many list answers are left (0 for a function script)."""
         return max(0, len(self._script) - len(self.requests))
 
-    async def _answer(self, request: ModelRequest) -> ModelResponse:
-        index = len(self.requests)
-        self.requests.append(request)
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        """The next scripted answer."""
+        requests = self.requests
+        index = len(requests)
+        requests.append(request)
         if self.latency > 0:
             await anyio.sleep(self.latency)
-        if self._function is not None:
-            answer = self._function(request)
+        function = self._function
+        item: ScriptItem
+        if function is not None:
+            answer: Any = function(request)
             if type(answer) not in _PLAIN_ANSWERS and inspect.isawaitable(answer):
                 answer = await answer
-            item = cast(ScriptItem, answer)
+            item = answer
         elif index < len(self._script):
             item = self._script[index]
         else:
@@ -103,41 +122,61 @@ class ScriptedModel:
         return self._to_response(item, request)
 
     def _to_response(self, item: ScriptItem, request: ModelRequest) -> ModelResponse:
-        if isinstance(item, BaseException):
+        # ``valid``: the message's values are exactly what validation would make of them
+        # (a plain ``str``, or taken from a validated message or call).
+        name: str | None = None
+        calls: tuple[ToolCall, ...]
+        if type(item) is str:
+            role, content, calls, usage, valid = "assistant", item, (), None, True
+        elif type(item) is ToolCall:
+            role, content, calls, usage, valid = "assistant", "", (item,), None, True
+        elif isinstance(item, BaseException):
             raise item
-        if isinstance(item, ModelResponse):
+        elif isinstance(item, ModelResponse):
             return item
-        if isinstance(item, Message):
-            role, content, calls, usage = item.role, item.content, item.tool_calls, item.usage
         elif isinstance(item, str):
-            role, content, calls, usage = "assistant", item, (), None
+            role, content, calls, usage, valid = "assistant", item, (), None, False
         elif isinstance(item, ToolCall):
-            role, content, calls, usage = "assistant", "", (item,), None
+            role, content, calls, usage, valid = "assistant", "", (item,), None, True
+        elif isinstance(item, Message):
+            role, content, calls, usage = item.role, item.content, item.tool_calls, item.usage
+            name, valid = item.name, True
         elif isinstance(item, list):
             role, content, calls, usage = "assistant", "", tuple(item), None
+            valid = all(isinstance(call, ToolCall) for call in calls)
         else:
             raise TypeError(f"ScriptedModel cannot answer with {type(item).__name__}")
-        if usage is None:
+        if usage is not None:
+            assert isinstance(item, Message)
+            message = item
+        else:
             completion_chars = len(content)
             for call in calls:
                 completion_chars += len(call.name) + len(call.arguments)
-            completion = (completion_chars + 3) // 4
-            usage = Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion)
-            name = item.name if isinstance(item, Message) else None
-            message = Message(role=role, content=content, tool_calls=calls, name=name, usage=usage)
-        else:
-            assert isinstance(item, Message)
-            message = item
+            usage = _usage(_prompt_tokens(request), (completion_chars + 3) // 4)
+            if valid:
+                message = trusted(
+                    Message,
+                    {
+                        "role": role,
+                        "content": content,
+                        "tool_calls": calls,
+                        "tool_call_id": None,
+                        "name": name,
+                        "usage": usage,
+                    },
+                    {"role", "content", "tool_calls", "name", "usage"},
+                )
+            else:
+                message = Message(
+                    role=role, content=content, tool_calls=calls, name=name, usage=usage
+                )
         finish = "tool_calls" if message.tool_calls else "stop"
         return ModelResponse(message=message, usage=usage, finish_reason=finish, model=self.name)
 
-    async def generate(self, request: ModelRequest) -> ModelResponse:
-        """The next scripted answer."""
-        return await self._answer(request)
-
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         """The next scripted answer in chunks of ``chunk_chars`` characters."""
-        response = await self._answer(request)
+        response = await ScriptedModel.generate(self, request)
         message, size = response.message, self.chunk_chars
         for start in range(0, len(message.content), size):
             yield ModelChunk(content=message.content[start : start + size])

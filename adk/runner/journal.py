@@ -138,6 +138,21 @@ class JournalSink:
 class RunJournal:
     """The journal and replay state of one run (shared by its agent-tool sub-runs)."""
 
+    __slots__ = (
+        "_lock",
+        "_models",
+        "_occurrences",
+        "_seq",
+        "_tools",
+        "_unflushed",
+        "answers",
+        "delivered_before",
+        "durability",
+        "produced",
+        "replayed",
+        "sink",
+    )
+
     def __init__(
         self,
         *,
@@ -145,7 +160,7 @@ class RunJournal:
         answers: dict[str, Any] | None = None,
     ) -> None:
         self.durability = durability
-        self.answers: dict[str, Any] = dict(answers or {})
+        self.answers: dict[str, Any] = dict(answers) if answers else {}
         self._models: dict[str, Message] = {}
         self._tools: dict[str, ToolRecord] = {}
         self._seq = 0

@@ -24,7 +24,13 @@ from adk.runner.checkpoint import (
     new_meta,
     split_checkpoint_id,
 )
-from adk.runner.context import DEFAULT_MAX_TRANSFERS, RunContext, RunSettings
+from adk.runner.context import (
+    DEFAULT_MAX_TRANSFERS,
+    RunContext,
+    RunSettings,
+    _RunShared,
+    new_run_id,
+)
 from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
 from adk.runner.journal import Durability, RunJournal
 from adk.runner.lease import DEFAULT_LEASE_SECONDS, RunLease
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 
 Options = Mapping[str, Mapping[str, Any]]
 _EMPTY_VALUES = dumps({})
+_NO_OPTIONS: Options = {}
 
 
 class Runner:
@@ -90,6 +97,7 @@ class Runner:
         self.checkpoint_ttl = checkpoint_ttl
         self.resume_lease = resume_lease
         self.tree = AgentTree(agent)
+        self._root_path = (agent.name,)
         self.settings = RunSettings(
             history_rewriter=history_rewriter,
             skip_transfer_messages=skip_transfer_messages,
@@ -154,13 +162,15 @@ class Runner:
         agent_options: Options | None,
         streaming: bool | None,
     ) -> tuple[RunContext, RunJournal, Checkpointer]:
-        if run_id is not None and "/" in run_id:
+        if not run_id:
+            run_id = new_run_id()
+        elif "/" in run_id:
             raise ConfigurationError(f"run id {run_id!r} must not contain '/'")
         values: MutableMapping[str, Any] = session_values if session_values is not None else {}
         stream_mode = self.streaming if streaming is None else streaming
         journal = RunJournal(durability=self.durability)
         ctx = self._context(
-            list(messages), values, session_id, run_id, agent_options, stream_mode, journal
+            messages, values, session_id, run_id, agent_options, stream_mode, journal
         )
         # Snapshot the starting values now (agents will change them); a value that cannot
         # be checkpointed only matters if the run is ever checkpointed.
@@ -170,20 +180,24 @@ class Runner:
                 encoded_values = dumps(dict(values))
             except SerializationError as exc:
                 encoded_values = exc
+        # The metadata builder must not hold the context: the journal holds the
+        # checkpointer, so that would be a reference cycle, and every run's objects would
+        # wait for the garbage collector instead of being freed when the run ends.
+        root_input, session = ctx.root_input, session_id or ""
         checkpointer = NewRunCheckpointer(
             self.store,
-            ctx.run_id,
+            run_id,
             lambda: new_meta(
                 root=self.agent.name,
                 tree=self.tree,
-                root_input=ctx.root_input,
+                root_input=root_input,
                 values=checked(encoded_values),
                 streaming=stream_mode,
                 durability=self.durability,
-                session_id=ctx.session_id,
+                session_id=session,
             ),
             self.checkpoint_ttl,
-            RunLease(self.store, ctx.run_id, self.resume_lease),
+            RunLease(self.store, run_id, self.resume_lease),
         )
         journal.sink = checkpointer
         return ctx, journal, checkpointer
@@ -347,7 +361,7 @@ class Runner:
 
     def _context(
         self,
-        messages: list[Message],
+        messages: Sequence[Message],
         values: MutableMapping[str, Any],
         session_id: str | None,
         run_id: str | None,
@@ -355,16 +369,17 @@ class Runner:
         streaming: bool,
         journal: RunJournal,
     ) -> RunContext:
-        return RunContext.create(
-            run_id=run_id or os.urandom(16).hex(),
-            session_id=session_id,
-            session_values=values,
-            serving=self.serving,
-            streaming=streaming,
-            agent_options=agent_options,
-            run_path=(self.agent.name,),
-            root_input=messages,
-            settings=self.settings,
-            tree=self.tree,
-            journal=journal,
+        # RunContext.create without its defaulting: every value is known here.
+        shared = _RunShared(
+            run_id or new_run_id(),
+            session_id or "",
+            values,
+            self.serving,
+            streaming,
+            agent_options or _NO_OPTIONS,
+            self.settings,
+            messages,
+            self.tree,
+            journal,
         )
+        return RunContext(shared, self._root_path)

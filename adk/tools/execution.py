@@ -27,6 +27,7 @@ from adk.runner.context import RunContext
 from adk.runner.journal import RunJournal, ToolRecord, start_recording, stop_recording
 from adk.runner.serde import dumps
 from adk.tools.base import ArgumentsInvalid, Tool, ToolContext
+from adk.tools.function import FunctionTool
 
 Emit = Callable[[AgentEvent], Awaitable[None]]
 _NO_UPDATES: dict[str, Any] = {}
@@ -156,10 +157,13 @@ async def run_tool_call(
             "Fix the arguments and call the tool again.",
             raise_errors,
         )
-    tool_ctx = ToolContext(
-        ctx, agent_name=agent_name, tool_name=call.name, call_id=call.id, emit=emit, call_key=key
-    )
-    if needs_approval(tool, arguments):
+    # A plain function without a ToolContext parameter never sees its context, so for it
+    # the context is built only if the call is approved or interrupted.
+    plain = type(tool) is FunctionTool and not tool.uses_context
+    tool_ctx = None if plain else _tool_context(ctx, agent_name, call, emit, key)
+    if getattr(tool, "requires_approval", False) is not False and needs_approval(tool, arguments):
+        if tool_ctx is None:
+            tool_ctx = _tool_context(ctx, agent_name, call, emit, key)
         approval_id = interrupt_id(tool_ctx.address, "approval")
         if approval_id not in journal.answers:
             # The arguments as the model sent them (JSON), not as converted for the call.
@@ -169,22 +173,29 @@ async def run_tool_call(
         if decision.decision == "reject":
             reason = f": {decision.message}" if decision.message else ""
             text = f"The user rejected this call to '{call.name}'{reason}"
-            return await _complete(journal, key, call, index, text, [], {}, failed=True)
+            return await _flushed(journal, _complete(journal, key, call, index, text, [], {}, True))
         if decision.decision == "edit":
             try:
                 arguments = tool.validate(dict(decision.arguments or {}))
             except ArgumentsInvalid as exc:
                 text = f"Error: the arguments the user edited for '{call.name}' are invalid: {exc}"
-                return await _complete(journal, key, call, index, text, [], {}, failed=True)
+                outcome = _complete(journal, key, call, index, text, [], {}, True)
+                return await _flushed(journal, outcome)
     # Session writes are journaled with the call; a tool that cannot reach the run's
     # context (a plain function without a ToolContext parameter) cannot make any.
     recording = getattr(tool, "uses_context", True)
     updates, token = start_recording() if recording else (_NO_UPDATES, None)
     try:
-        value = await tool.call(arguments, tool_ctx)
+        if tool_ctx is None:
+            assert type(tool) is FunctionTool
+            value = await tool.call(arguments, None)
+        else:
+            value = await tool.call(arguments, tool_ctx)
     except Interrupt as signal:
         if signal.nested:
             return _interrupted(call, index, signal.nested)
+        if tool_ctx is None:
+            tool_ctx = _tool_context(ctx, agent_name, call, emit, key)
         signal_key = signal.key if signal.key is not None else tool_ctx.interrupt_key()
         pending_id = interrupt_id(tool_ctx.address, signal_key)
         return _interrupted(call, index, (_pending(pending_id, tool_ctx.address, signal.info),))
@@ -192,19 +203,32 @@ async def run_tool_call(
         if raise_errors:
             raise
         text = f"Error: tool '{call.name}' raised {type(exc).__name__}: {exc}"
-        return await _complete(journal, key, call, index, text, [], updates, failed=True)
+        outcome = _complete(journal, key, call, index, text, [], updates, True)
+    else:
+        outcome = _complete(
+            journal,
+            key,
+            call,
+            index,
+            render_result(value),
+            tool_ctx.actions if tool_ctx is not None else [],
+            updates,
+            False,
+            tool.return_directly,
+        )
     finally:
         if token is not None:
             stop_recording(token)
-    return await _complete(
-        journal,
-        key,
-        call,
-        index,
-        render_result(value),
-        tool_ctx.actions,
-        updates,
-        return_directly=tool.return_directly,
+    if journal.step:
+        await journal.flush()
+    return outcome
+
+
+def _tool_context(
+    ctx: RunContext, agent_name: str, call: ToolCall, emit: Emit | None, key: str
+) -> ToolContext:
+    return ToolContext(
+        ctx, agent_name=agent_name, tool_name=call.name, call_id=call.id, emit=emit, call_key=key
     )
 
 
@@ -218,7 +242,7 @@ def _interrupted(call: ToolCall, index: int, interrupts: tuple[InterruptInfo, ..
     return ToolOutcome(message, [], interrupts=interrupts, index=index)
 
 
-async def _complete(
+def _complete(
     journal: RunJournal,
     key: str,
     call: ToolCall,
@@ -226,20 +250,27 @@ async def _complete(
     text: str,
     actions: list[AgentAction],
     updates: dict[str, Any],
-    *,
-    failed: bool = False,
+    failed: bool,
     return_directly: bool = False,
 ) -> ToolOutcome:
-    record = ToolRecord(
-        text, failed=failed, return_directly=return_directly, actions=actions, updates=updates
+    """Journal a completed call and return its outcome (the caller flushes in step mode)."""
+    journal.note_tool(
+        key,
+        ToolRecord(
+            text, failed=failed, return_directly=return_directly, actions=actions, updates=updates
+        ),
     )
-    journal.note_tool(key, record)
-    if journal.step:
-        await journal.flush()
     message = Message.tool(text, tool_call_id=call.id, name=call.name)
     return ToolOutcome(
         message, actions, return_directly=return_directly, failed=failed, index=index
     )
+
+
+async def _flushed(journal: RunJournal, outcome: ToolOutcome) -> ToolOutcome:
+    """``outcome`` once its journal record is stored (durability ``"step"``)."""
+    if journal.step:
+        await journal.flush()
+    return outcome
 
 
 def _failure(call: ToolCall, index: int, text: str, raise_errors: bool) -> ToolOutcome:

@@ -168,13 +168,18 @@ class FunctionTool(BaseTool):
         model as invalid arguments.
         """
         try:
-            parsed = self._arguments_model.model_validate(arguments)
+            # The model's validator itself: model_validate only adds option checks.
+            parsed = self._arguments_model.__pydantic_validator__.validate_python(arguments)
         except ValidationError as exc:
             raise ArgumentsInvalid(describe_validation_error(exc)) from None
-        return parsed.__dict__.copy()
+        values: dict[str, Any] = parsed.__dict__.copy()
+        return values
 
-    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
-        """Call the function with the arguments :meth:`validate` returned."""
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext | None) -> Any:
+        """Call the function with the arguments :meth:`validate` returned.
+
+        ``ctx`` may be None for a function without a ToolContext parameter.
+        """
         kwargs = arguments
         if self._context_param is not None:
             kwargs = {**arguments, self._context_param: ctx}
