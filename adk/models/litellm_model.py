@@ -8,7 +8,6 @@ off, so the number of HTTP attempts is exactly ``max_retries + 1``.
 
 from __future__ import annotations
 
-import email.utils
 import importlib.util
 import logging
 import os
@@ -381,5 +380,7 @@ def _parse_retry_after(value: str) -> float:
     try:
         return float(value)
     except ValueError:
+        import email.utils  # rarely needed; costs ~10 ms at import
+
         when = email.utils.parsedate_to_datetime(value)
         return max(0.0, when.timestamp() - time.time())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -54,6 +53,8 @@ def _percentile(values: list[float], q: float) -> float | None:
         return None
     if len(values) == 1:
         return values[0]
+    import statistics  # only when metrics are summarised; costs ~10 ms at import
+
     return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
 
 
