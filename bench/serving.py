@@ -566,7 +566,10 @@ class ForcedAgent(BaseAgent):
                     raise RuntimeError(f"{self.name}: forced {name}{arguments}, got {got}")
             elif reply.content != text:
                 raise RuntimeError(f"{self.name}: forced text, got {reply.content[:80]!r}")
-            messages.append(reply)
+            # History keeps the call as it was sent (the prefill): the engine renders it
+            # exactly like the structured call, and the layer sees the next prompt extend
+            # this one, as it would with a model that chose the call itself.
+            messages.append(sent[-1] if reply.tool_calls else reply)
             yield self.event(ctx, message=reply)
             if not reply.tool_calls:
                 return
