@@ -210,9 +210,14 @@ async def test_a_hard_flush_waits_while_our_own_call_is_in_flight() -> None:
 
 
 async def test_a_hard_flush_waits_while_another_client_keeps_the_engine_busy() -> None:
-    with start_engines(1, handler=answer_after(0)) as (server,):
+    def answer(body: Body) -> Reply:
+        if body["messages"][-1]["content"] == "x":
+            return Reply.text("long " * 600)  # the foreign call: 600 tokens, ~3 s
+        return answer_after(0)(body)
+
+    with start_engines(1, handler=answer) as (server,):
         layer = ServingLayer([backend("a", server, kind="vllm", flush="hard")])
-        server.seconds_per_output_token = 0.05
+        server.seconds_per_output_token = 0.005
         body = {
             "model": "test-model",
             "messages": [{"role": "user", "content": "x"}],
@@ -224,7 +229,6 @@ async def test_a_hard_flush_waits_while_another_client_keeps_the_engine_busy() -
         foreign.start()
         try:
             await until(lambda: server.in_flight == 1)
-            server.seconds_per_output_token = 0.0  # read at admission: the foreign call stays slow
             await Runner(agent("solo"), serving=layer).invoke("go")
             assert [f.sent for f in layer.flushes] == [None]  # the engine said it was busy
         finally:
