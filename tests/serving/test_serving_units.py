@@ -353,3 +353,42 @@ def test_a_reassigned_llama_cpp_slot_forgets_its_previous_context() -> None:
     assert r.prefix.match(first) == first.static_blocks
     assert r.slots_of("one") == [] and r.slots_of("two") == [0]
     assert r.take_slot("three", first) is None  # busy: no slot to give
+
+
+# -- the queue --------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_slot() -> None:
+    import anyio
+
+    from adk.serving.scheduler import BackendQueue
+
+    busy = replica(0, capacity=1)
+    queue = BackendQueue("b", [busy], capacity=4)
+
+    def choose(free: object) -> Replica:
+        return busy
+
+    held, _ = await queue.acquire(choose)
+    served: list[str] = []
+
+    async def wait(name: str) -> None:
+        got, waited = await queue.acquire(choose)
+        served.append(name)
+        assert waited > 0
+        queue.release(got)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait, "cancelled")
+        await anyio.sleep(0.01)
+        assert queue.waiting == 1
+        group.cancel_scope.cancel()  # the waiting call is cancelled
+    assert queue.waiting == 0 and served == []
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait, "next")
+        await anyio.sleep(0.01)
+        assert queue.waiting == 1
+        queue.release(held)
+    assert served == ["next"] and queue.waiting == 0 and busy.in_flight == 0
