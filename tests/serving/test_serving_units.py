@@ -355,7 +355,7 @@ def test_a_reassigned_llama_cpp_slot_forgets_its_previous_context() -> None:
     assert r.take_slot("three", first) is None  # busy: no slot to give
 
 
-# -- the queue --------------------------------------------------------------------------------------
+# -- the queue ----------------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
