@@ -25,8 +25,11 @@ import errno
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from dataclasses import replace
+
+import anyio
 
 from adk.errors import (
     ConfigurationError,
@@ -166,9 +169,10 @@ class ServingLayer:
         if not isinstance(model, str):
             return await model.generate(request)
         response: ModelResponse | None = None
-        async for item in self._call(self._runtime(model), request, streaming=False):
-            assert isinstance(item, ModelResponse)
-            response = item
+        async with aclosing(self._call(self._runtime(model), request, streaming=False)) as items:
+            async for item in items:
+                assert isinstance(item, ModelResponse)
+                response = item
         assert response is not None
         return response
 
@@ -181,13 +185,16 @@ class ServingLayer:
     async def _stream(
         self, runtime: BackendRuntime, request: ModelRequest
     ) -> AsyncIterator[ModelChunk]:
-        async for item in self._call(runtime, request, streaming=True):
-            assert isinstance(item, ModelChunk)
-            yield item
+        # aclosing: a consumer that stops early must free the replica's slot now, not
+        # whenever the garbage collector finalises the abandoned generators.
+        async with aclosing(self._call(runtime, request, streaming=True)) as items:
+            async for item in items:
+                assert isinstance(item, ModelChunk)
+                yield item
 
     async def _call(
         self, runtime: BackendRuntime, request: ModelRequest, *, streaming: bool
-    ) -> AsyncIterator[ModelChunk | ModelResponse]:
+    ) -> AsyncGenerator[ModelChunk | ModelResponse, None]:
         sent = canonical_request(request) if self.stable_prefixes else request
         text, static = prompt_text(sent)
         fp = fingerprint_text(text, static)
@@ -237,13 +244,17 @@ class ServingLayer:
                     if streaming:
                         usage: Usage | None = None
                         has_calls = False
-                        async for chunk in replica.model.stream(outgoing):
-                            if first is None and (chunk.content or chunk.tool_calls):
-                                first = time.monotonic()
-                            usage = chunk.usage or usage
-                            has_calls = has_calls or bool(chunk.tool_calls)
-                            yielded = True
-                            yield chunk
+                        chunks = replica.model.stream(outgoing)
+                        try:
+                            async for chunk in chunks:
+                                if first is None and (chunk.content or chunk.tool_calls):
+                                    first = time.monotonic()
+                                usage = chunk.usage or usage
+                                has_calls = has_calls or bool(chunk.tool_calls)
+                                yielded = True
+                                yield chunk
+                        finally:
+                            await _close(chunks)
                         done = not has_calls
                     else:
                         response = await replica.model.generate(outgoing)
@@ -498,3 +509,11 @@ def _refused(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+async def _close(stream: object) -> None:
+    """Close a model's chunk stream now (its HTTP response), even while being cancelled."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        with anyio.CancelScope(shield=True):
+            await close()

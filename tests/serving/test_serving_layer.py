@@ -505,3 +505,19 @@ async def test_prefix_aware_keeps_a_chat_session_where_its_history_is(
     assert all(len(set(replicas)) == 1 for replicas in by_session.values()), by_session
     later = layer.calls()[18:]  # turns 2 and 3
     assert all(c.cached_tokens > c.prompt_tokens // 2 for c in later)
+
+
+async def test_a_streamed_call_fails_over_before_its_first_chunk_and_frees_its_slot() -> None:
+    with start_engines(2, handler=lambda body: Reply.text("streamed " * 20)) as (dead, alive):
+        layer = layer_for([dead, alive], routing="round_robin", probe_interval=60)
+        dead.stop()
+        request = ModelRequest(messages=[Message.user("hi")], stream=True)
+        text = "".join([chunk.content async for chunk in layer.stream("local", request)])
+        assert text == "streamed " * 20
+        assert [c.error is not None for c in layer.calls()] == [True, False]
+        # A consumer that stops reading mid-stream releases the replica's slot.
+        stream = layer.stream("local", request)
+        async for _ in stream:
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert [r.in_flight for r in layer.replicas("local")] == [0, 0]
