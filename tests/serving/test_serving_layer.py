@@ -521,3 +521,20 @@ async def test_a_streamed_call_fails_over_before_its_first_chunk_and_frees_its_s
             break
         await stream.aclose()  # type: ignore[attr-defined]
         assert [r.in_flight for r in layer.replicas("local")] == [0, 0]
+
+
+async def test_cancelling_calls_leaves_no_slot_taken_and_no_one_queued() -> None:
+    with start_engines(1, handler=lambda body: Reply.text("slow " * 50)) as (engine,):
+        engine.seconds_per_output_token = 0.02
+        layer = layer_for([engine], max_concurrency=1)
+        request = ModelRequest(messages=[Message.user("hi")], run_id="r", agent_name="a")
+        with anyio.move_on_after(0.2):
+            async with anyio.create_task_group() as group:
+                for _ in range(3):  # one in flight, two queued: all cancelled
+                    group.start_soon(layer.generate, "local", request)
+        assert layer.replicas("local")[0].in_flight == 0
+        assert layer.queue_stats("local")["waiting"] == 0
+        # The layer is still usable, and the slot is free for the next call.
+        engine.seconds_per_output_token = 0.0
+        await layer.generate("local", request)
+        assert layer.calls()[-1].error is None
