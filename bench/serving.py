@@ -300,6 +300,29 @@ class Trial:
         return max(self.requests) / (total / len(self.requests)) if total else 1.0
 
 
+_SEEN = (
+    "prefix_breaks",
+    "tool_turn_breaks",
+    "tool_turns",
+    "calls",
+    "errors",
+    "sticky",
+    "unreused",
+    "floor",
+    "ttft_p50_ms",
+    "ttft_p95_ms",
+    "layer_prefill_tokens",
+    "break_examples",
+    "error_examples",
+)
+"""The Trial fields that come from :func:`analyse_calls`."""
+
+
+def make_trial(seen: dict[str, Any], wall: float, **engine: Any) -> Trial:
+    """A Trial from what the layer saw (``seen``) and what the engines counted (``engine``)."""
+    return Trial(wall_s=wall, **engine, **{key: seen[key] for key in _SEEN})
+
+
 def analyse_calls(layer: Any, prefix_tokens: int, prefix_copies: int) -> dict[str, Any]:
     """Per-call figures from the layer: breaks on tool-only turns, stickiness, TTFT."""
     calls = layer.calls()
@@ -461,26 +484,14 @@ async def sim_trial(policy: str, corpus: Corpus, runs: int) -> Trial:
             engine.wait_idle()
         stats = [engine.stats() for engine in engines]
     seen = analyse_calls(layer, corpus.prefix_tokens, REPLICAS)
-    return Trial(
+    return make_trial(
+        seen,
+        wall,
         policy=policy,
         prefill_tokens=sum(s["prefill_tokens_total"] for s in stats),
         prompt_tokens=sum(s["prompt_tokens_total"] for s in stats),
         cached_tokens=sum(s["cached_tokens_total"] for s in stats),
         requests=[s["requests"] for s in stats],
-        prefix_breaks=seen["prefix_breaks"],
-        tool_turn_breaks=seen["tool_turn_breaks"],
-        tool_turns=seen["tool_turns"],
-        calls=seen["calls"],
-        errors=seen["errors"],
-        sticky=seen["sticky"],
-        unreused=seen["unreused"],
-        floor=seen["floor"],
-        ttft_p50_ms=seen["ttft_p50_ms"],
-        ttft_p95_ms=seen["ttft_p95_ms"],
-        wall_s=wall,
-        layer_prefill_tokens=seen["layer_prefill_tokens"],
-        break_examples=seen["break_examples"],
-        error_examples=seen["error_examples"],
     )
 
 
@@ -669,26 +680,14 @@ async def llama_trial(policy: str, corpus: Corpus, runs: int, setup: LlamaSetup)
     computed = int(sum(c.get("prompt_tokens_total", 0.0) for c in counters))
     cached = int(sum(c.get("prompt_tokens_cached_total", 0.0) for c in counters))
     per_replica: dict[str, int] = seen["per_replica"]
-    return Trial(
+    return make_trial(
+        seen,
+        wall,
         policy=policy,
         prefill_tokens=computed,
         prompt_tokens=computed + cached,
         cached_tokens=cached,
         requests=[per_replica.get(url, 0) for url in urls],
-        prefix_breaks=seen["prefix_breaks"],
-        tool_turn_breaks=seen["tool_turn_breaks"],
-        tool_turns=seen["tool_turns"],
-        calls=seen["calls"],
-        errors=seen["errors"],
-        sticky=seen["sticky"],
-        unreused=seen["unreused"],
-        floor=seen["floor"],
-        ttft_p50_ms=seen["ttft_p50_ms"],
-        ttft_p95_ms=seen["ttft_p95_ms"],
-        wall_s=wall,
-        layer_prefill_tokens=seen["layer_prefill_tokens"],
-        break_examples=seen["break_examples"],
-        error_examples=seen["error_examples"],
     )
 
 

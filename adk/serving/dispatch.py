@@ -25,7 +25,7 @@ from adk.errors import (
 from adk.messages import Usage
 from adk.models.base import ModelChunk, ModelRequest, ModelResponse
 from adk.serving.cache import CacheDecision
-from adk.serving.contexts import ContextTracker, owner_of
+from adk.serving.contexts import ContextTracker
 from adk.serving.engines import EngineClient
 from adk.serving.flushing import CacheKeeper
 from adk.serving.metrics import CallMetrics
@@ -79,7 +79,7 @@ class Dispatcher:
         config = runtime.config
         context, decision, flushes = self.contexts.begin(sent, config.name, config.model, fp)
         await self.keeper.flush_all(flushes)
-        owner = owner_of(sent)
+        owner = context.owner
         home = context.replica
         call = RouteRequest(
             sent.run_id,
@@ -218,8 +218,7 @@ class Dispatcher:
         avoid.add(replica.index)
         if yielded or not isinstance(exc, _FAILOVER_ERRORS):
             return None
-        now = time.monotonic()
-        more = any(r.index not in avoid and r.routable(now) for r in runtime.replicas)
+        more = any(r.index not in avoid and r.routable for r in runtime.replicas)
         return "other" if more else None
 
     def _metrics(

@@ -74,7 +74,6 @@ class ServingLayer:
     ) -> None:
         self.routing = routing if routing is not None else "prefix_aware"
         self.cache_policy = cache if cache is not None else CachePolicy()
-        self.stable_prefixes = stable_prefixes
         self._runtimes: dict[str, BackendRuntime] = {}
         self._named: dict[str, ChatModel] = {}
         for backend in backends:

@@ -71,8 +71,9 @@ class Replica:
         """True if another call may start here now."""
         return self.in_flight < self.max_concurrency
 
-    def routable(self, now: float) -> bool:
-        """True unless the replica is unavailable (and not yet due for a probe)."""
+    @property
+    def routable(self) -> bool:
+        """True unless the replica is unavailable (probes bring it back)."""
         return self.health != "unavailable"
 
     def probe_due(self, now: float) -> bool:

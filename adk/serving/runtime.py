@@ -43,6 +43,11 @@ class BackendRuntime:
             )
             for index, endpoint in enumerate(endpoints)
         ]
+        hints: str = backend.prompt_cache
+        if hints == "auto":
+            hints = _auto_hints(backend.model) if backend.kind == "litellm" else "none"
+        self.hints = hints
+        """The provider prompt-cache hints this backend's calls get (``"auto"`` resolved)."""
         self.queue = BackendQueue(
             backend.name, self.replicas, backend.queue_capacity, backend.scheduling
         )
@@ -67,10 +72,9 @@ class BackendRuntime:
         replicas = self.replicas
 
         def choose(free: Sequence[Replica]) -> Replica | None:
-            now = time.monotonic()
-            if not any(r.routable(now) and r.index not in avoid for r in replicas):
+            if not any(r.routable and r.index not in avoid for r in replicas):
                 raise BackendUnavailableError(self.unavailable_message(avoid))
-            candidates = [r for r in free if r.routable(now) and r.index not in avoid]
+            candidates = [r for r in free if r.routable and r.index not in avoid]
             healthy = [r for r in candidates if r.health == "healthy"]
             if healthy:
                 candidates = healthy
@@ -114,23 +118,13 @@ class BackendRuntime:
                 extra.setdefault("id_slot", slot)
             params["extra_body"] = extra
             return params
-        hints: str = self.config.prompt_cache
-        if hints == "auto":
-            hints = (
-                _auto_hints(self.spec.litellm_model(self.config.model))
-                if kind == "litellm"
-                else "none"
-            )
-        if hints == "key":
+        if self.hints == "key":
             params.setdefault("prompt_cache_key", prompt_cache_key(request))
         return params
 
     def marked(self, request: ModelRequest) -> ModelRequest:
         """``request`` with cache-control breakpoints if this provider needs them."""
-        hints: str = self.config.prompt_cache
-        if hints == "auto" and self.config.kind == "litellm":
-            hints = _auto_hints(self.config.model)
-        if hints != "cache_control":
+        if self.hints != "cache_control":
             return request
         return with_cache_breakpoints(request)
 
