@@ -153,41 +153,23 @@ if TYPE_CHECKING:
     )
     from adk.agents.base import (
         Agent as Agent,
-    )
-    from adk.agents.base import (
         AgentInput as AgentInput,
-    )
-    from adk.agents.base import (
         BaseAgent as BaseAgent,
     )
     from adk.agents.chat_model import (
         ChatModelAgent as ChatModelAgent,
-    )
-    from adk.agents.chat_model import (
         GenModelInput as GenModelInput,
-    )
-    from adk.agents.chat_model import (
         default_model_input as default_model_input,
     )
     from adk.agents.flow import (
         TransferError as TransferError,
-    )
-    from adk.agents.flow import (
         TransferLimitExceeded as TransferLimitExceeded,
-    )
-    from adk.agents.flow import (
         run_agent as run_agent,
     )
     from adk.agents.history import (
         HistoryEntry as HistoryEntry,
-    )
-    from adk.agents.history import (
         HistoryRewriter as HistoryRewriter,
-    )
-    from adk.agents.history import (
         default_history_rewriter as default_history_rewriter,
-    )
-    from adk.agents.history import (
         input_messages as input_messages,
     )
     from adk.agents.transfer import (
@@ -198,125 +180,57 @@ if TYPE_CHECKING:
     )
     from adk.agents.workflow import (
         LoopAgent as LoopAgent,
-    )
-    from adk.agents.workflow import (
         ParallelAgent as ParallelAgent,
-    )
-    from adk.agents.workflow import (
         SequentialAgent as SequentialAgent,
     )
     from adk.errors import (
         AdkError as AdkError,
-    )
-    from adk.errors import (
         AgentRunError as AgentRunError,
-    )
-    from adk.errors import (
         ConfigurationError as ConfigurationError,
-    )
-    from adk.errors import (
         ContextWindowExceededError as ContextWindowExceededError,
-    )
-    from adk.errors import (
         InstructionError as InstructionError,
-    )
-    from adk.errors import (
         MaxIterationsExceeded as MaxIterationsExceeded,
-    )
-    from adk.errors import (
         ModelAuthenticationError as ModelAuthenticationError,
-    )
-    from adk.errors import (
         ModelBadRequestError as ModelBadRequestError,
-    )
-    from adk.errors import (
         ModelConnectionError as ModelConnectionError,
-    )
-    from adk.errors import (
         ModelError as ModelError,
-    )
-    from adk.errors import (
         ModelRateLimitError as ModelRateLimitError,
-    )
-    from adk.errors import (
         ModelServerError as ModelServerError,
-    )
-    from adk.errors import (
         ModelTimeoutError as ModelTimeoutError,
-    )
-    from adk.errors import (
         ScriptExhaustedError as ScriptExhaustedError,
-    )
-    from adk.errors import (
         ToolError as ToolError,
     )
     from adk.events import (
         AgentAction as AgentAction,
-    )
-    from adk.events import (
         AgentEvent as AgentEvent,
-    )
-    from adk.events import (
         AgentOutput as AgentOutput,
-    )
-    from adk.events import (
         BreakLoop as BreakLoop,
-    )
-    from adk.events import (
         ErrorInfo as ErrorInfo,
-    )
-    from adk.events import (
         Interrupted as Interrupted,
-    )
-    from adk.events import (
         InterruptInfo as InterruptInfo,
-    )
-    from adk.events import (
         RunPath as RunPath,
-    )
-    from adk.events import (
         TransferToAgent as TransferToAgent,
     )
     from adk.interrupts import (
         Approval as Approval,
-    )
-    from adk.interrupts import (
         Interrupt as Interrupt,
     )
     from adk.messages import (
         Message as Message,
-    )
-    from adk.messages import (
         Role as Role,
-    )
-    from adk.messages import (
         ToolCall as ToolCall,
-    )
-    from adk.messages import (
         Usage as Usage,
     )
     from adk.models.base import (
         ChatModel as ChatModel,
-    )
-    from adk.models.base import (
         ModelChunk as ModelChunk,
-    )
-    from adk.models.base import (
         ModelRequest as ModelRequest,
-    )
-    from adk.models.base import (
         ModelResponse as ModelResponse,
-    )
-    from adk.models.base import (
         ToolCallDelta as ToolCallDelta,
-    )
-    from adk.models.base import (
         ToolSpec as ToolSpec,
     )
     from adk.models.litellm_model import (
         LiteLLMModel as LiteLLMModel,
-    )
-    from adk.models.litellm_model import (
         RetryPolicy as RetryPolicy,
     )
     from adk.models.scripted import (
@@ -324,11 +238,7 @@ if TYPE_CHECKING:
     )
     from adk.runner.checkpoint import (
         CheckpointAlreadyResumed as CheckpointAlreadyResumed,
-    )
-    from adk.runner.checkpoint import (
         CheckpointMismatch as CheckpointMismatch,
-    )
-    from adk.runner.checkpoint import (
         CheckpointNotFound as CheckpointNotFound,
     )
     from adk.runner.context import (
@@ -336,8 +246,6 @@ if TYPE_CHECKING:
     )
     from adk.runner.lease import (
         LeaseLost as LeaseLost,
-    )
-    from adk.runner.lease import (
         RunInProgress as RunInProgress,
     )
     from adk.runner.result import (
@@ -348,17 +256,9 @@ if TYPE_CHECKING:
     )
     from adk.runner.serde import (
         CheckpointCorrupted as CheckpointCorrupted,
-    )
-    from adk.runner.serde import (
         CheckpointError as CheckpointError,
-    )
-    from adk.runner.serde import (
         CheckpointVersionError as CheckpointVersionError,
-    )
-    from adk.runner.serde import (
         SerializationError as SerializationError,
-    )
-    from adk.runner.serde import (
         register_type as register_type,
     )
     from adk.runner.stores.base import (
@@ -378,20 +278,12 @@ if TYPE_CHECKING:
     )
     from adk.serving.cache import (
         CacheDecision as CacheDecision,
-    )
-    from adk.serving.cache import (
         CacheEvent as CacheEvent,
-    )
-    from adk.serving.cache import (
         CachePolicy as CachePolicy,
-    )
-    from adk.serving.cache import (
         MemoryPolicy as MemoryPolicy,
     )
     from adk.serving.config import (
         Backend as Backend,
-    )
-    from adk.serving.config import (
         Cost as Cost,
     )
     from adk.serving.flushing import (
@@ -402,11 +294,7 @@ if TYPE_CHECKING:
     )
     from adk.serving.metrics import (
         CallMetrics as CallMetrics,
-    )
-    from adk.serving.metrics import (
         RunServingStats as RunServingStats,
-    )
-    from adk.serving.metrics import (
         ServingSummary as ServingSummary,
     )
     from adk.serving.replica import (
@@ -414,38 +302,20 @@ if TYPE_CHECKING:
     )
     from adk.serving.routing import (
         LeastLoaded as LeastLoaded,
-    )
-    from adk.serving.routing import (
         PrefixAware as PrefixAware,
-    )
-    from adk.serving.routing import (
         RoundRobin as RoundRobin,
-    )
-    from adk.serving.routing import (
         RouteRequest as RouteRequest,
-    )
-    from adk.serving.routing import (
         RoutingPolicy as RoutingPolicy,
-    )
-    from adk.serving.routing import (
         SessionAffinity as SessionAffinity,
     )
     from adk.serving.scheduler import (
         BackendUnavailableError as BackendUnavailableError,
-    )
-    from adk.serving.scheduler import (
         QueueFullError as QueueFullError,
     )
     from adk.tools.base import (
         ArgumentsInvalid as ArgumentsInvalid,
-    )
-    from adk.tools.base import (
         BaseTool as BaseTool,
-    )
-    from adk.tools.base import (
         Tool as Tool,
-    )
-    from adk.tools.base import (
         ToolContext as ToolContext,
     )
     from adk.tools.exit import (
@@ -453,7 +323,5 @@ if TYPE_CHECKING:
     )
     from adk.tools.function import (
         FunctionTool as FunctionTool,
-    )
-    from adk.tools.function import (
         tool as tool,
     )
