@@ -106,25 +106,25 @@ _EXPORTS: dict[str, str] = {
     "SessionAffinity": "adk.serving.routing",
     "BackendUnavailableError": "adk.serving.scheduler",
     "QueueFullError": "adk.serving.scheduler",
-    "CheckpointStore": "adk.runner.stores.base",
-    "InMemoryStore": "adk.runner.stores.memory",
-    "SQLiteStore": "adk.runner.stores.sqlite",
-    "RedisStore": "adk.runner.stores.redis",
-    "PostgresStore": "adk.runner.stores.postgres",
-    "CheckpointError": "adk.runner.serde",
-    "CheckpointCorrupted": "adk.runner.serde",
-    "CheckpointVersionError": "adk.runner.serde",
-    "SerializationError": "adk.runner.serde",
-    "register_type": "adk.runner.serde",
+    "CheckpointStore": "adk.state.stores.base",
+    "InMemoryStore": "adk.state.stores.memory",
+    "SQLiteStore": "adk.state.stores.sqlite",
+    "RedisStore": "adk.state.stores.redis",
+    "PostgresStore": "adk.state.stores.postgres",
+    "CheckpointError": "adk.state.serde",
+    "CheckpointCorrupted": "adk.state.serde",
+    "CheckpointVersionError": "adk.state.serde",
+    "SerializationError": "adk.state.serde",
+    "register_type": "adk.state.serde",
     "CheckpointAlreadyResumed": "adk.runner.checkpoint",
     "CheckpointMismatch": "adk.runner.checkpoint",
     "CheckpointNotFound": "adk.runner.checkpoint",
-    "Interrupt": "adk.interrupts",
-    "RunInProgress": "adk.runner.lease",
-    "LeaseLost": "adk.runner.lease",
-    "Approval": "adk.interrupts",
+    "Interrupt": "adk.state.interrupts",
+    "RunInProgress": "adk.state.lease",
+    "LeaseLost": "adk.state.lease",
+    "Approval": "adk.state.interrupts",
     # runner
-    "RunContext": "adk.runner.context",
+    "RunContext": "adk.state.context",
     "RunResult": "adk.runner.result",
     "Runner": "adk.runner.runner",
 }
@@ -211,10 +211,6 @@ if TYPE_CHECKING:
         RunPath as RunPath,
         TransferToAgent as TransferToAgent,
     )
-    from adk.interrupts import (
-        Approval as Approval,
-        Interrupt as Interrupt,
-    )
     from adk.messages import (
         Message as Message,
         Role as Role,
@@ -241,40 +237,11 @@ if TYPE_CHECKING:
         CheckpointMismatch as CheckpointMismatch,
         CheckpointNotFound as CheckpointNotFound,
     )
-    from adk.runner.context import (
-        RunContext as RunContext,
-    )
-    from adk.runner.lease import (
-        LeaseLost as LeaseLost,
-        RunInProgress as RunInProgress,
-    )
     from adk.runner.result import (
         RunResult as RunResult,
     )
     from adk.runner.runner import (
         Runner as Runner,
-    )
-    from adk.runner.serde import (
-        CheckpointCorrupted as CheckpointCorrupted,
-        CheckpointError as CheckpointError,
-        CheckpointVersionError as CheckpointVersionError,
-        SerializationError as SerializationError,
-        register_type as register_type,
-    )
-    from adk.runner.stores.base import (
-        CheckpointStore as CheckpointStore,
-    )
-    from adk.runner.stores.memory import (
-        InMemoryStore as InMemoryStore,
-    )
-    from adk.runner.stores.postgres import (
-        PostgresStore as PostgresStore,
-    )
-    from adk.runner.stores.redis import (
-        RedisStore as RedisStore,
-    )
-    from adk.runner.stores.sqlite import (
-        SQLiteStore as SQLiteStore,
     )
     from adk.serving.cache import (
         CacheDecision as CacheDecision,
@@ -311,6 +278,39 @@ if TYPE_CHECKING:
     from adk.serving.scheduler import (
         BackendUnavailableError as BackendUnavailableError,
         QueueFullError as QueueFullError,
+    )
+    from adk.state.context import (
+        RunContext as RunContext,
+    )
+    from adk.state.interrupts import (
+        Approval as Approval,
+        Interrupt as Interrupt,
+    )
+    from adk.state.lease import (
+        LeaseLost as LeaseLost,
+        RunInProgress as RunInProgress,
+    )
+    from adk.state.serde import (
+        CheckpointCorrupted as CheckpointCorrupted,
+        CheckpointError as CheckpointError,
+        CheckpointVersionError as CheckpointVersionError,
+        SerializationError as SerializationError,
+        register_type as register_type,
+    )
+    from adk.state.stores.base import (
+        CheckpointStore as CheckpointStore,
+    )
+    from adk.state.stores.memory import (
+        InMemoryStore as InMemoryStore,
+    )
+    from adk.state.stores.postgres import (
+        PostgresStore as PostgresStore,
+    )
+    from adk.state.stores.redis import (
+        RedisStore as RedisStore,
+    )
+    from adk.state.stores.sqlite import (
+        SQLiteStore as SQLiteStore,
     )
     from adk.tools.base import (
         ArgumentsInvalid as ArgumentsInvalid,

@@ -212,7 +212,7 @@ async def time_loads(fn: Callable[[], Awaitable[Any]], loads: int) -> list[float
 
 def load_cases(store: Any, expected_chunks: int) -> dict[str, Callable[[], Awaitable[Any]]]:
     from adk.runner.checkpoint import load_run
-    from adk.runner.journal import RunJournal
+    from adk.state.journal import RunJournal
 
     async def load() -> Any:
         loaded = await load_run(store, RUN_ID)
@@ -264,9 +264,9 @@ def naive_states(messages: list[str]) -> list[Any]:
 
 async def naive_conversation(db: Path, messages: list[str], marks: set[int]) -> dict[str, Any]:
     from adk import SQLiteStore
-    from adk.interrupts import interrupt_id
-    from adk.runner.journal import encode_message
-    from adk.runner.serde import dumps
+    from adk.state.interrupts import interrupt_id
+    from adk.state.journal import encode_message
+    from adk.state.serde import dumps
 
     def address(index: int) -> tuple[str, ...]:
         return ("writer", f"review:call_{index:03d}")
@@ -302,8 +302,8 @@ async def naive_conversation(db: Path, messages: list[str], marks: set[int]) -> 
     last = f"snap:{len(messages):06d}"
 
     async def load() -> Any:
-        from adk.runner.journal import decode_message
-        from adk.runner.serde import loads
+        from adk.state.journal import decode_message
+        from adk.state.serde import loads
 
         data = await store.get(space, last)
         assert data is not None

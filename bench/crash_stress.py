@@ -168,7 +168,7 @@ def store_rows(db: Path) -> list[tuple[str, bytes]]:
 def read_journal(db: Path) -> tuple[list[str], str, int]:
     """(journaled call keys in order, run status, chunk count); ([], "none", 0) if no run."""
     from adk.runner.checkpoint import load_run
-    from adk.runner.stores.memory import InMemoryStore
+    from adk.state.stores.memory import InMemoryStore
 
     rows = store_rows(db)
 

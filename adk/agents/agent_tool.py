@@ -13,8 +13,8 @@ from adk.agents.history import input_messages
 from adk.agents.tree import AgentTree
 from adk.errors import AgentRunError, ConfigurationError
 from adk.events import AgentEvent, ErrorInfo, InterruptInfo
-from adk.interrupts import Interrupt
 from adk.messages import Message
+from adk.state.interrupts import Interrupt
 from adk.tools.base import BaseTool, ToolContext
 
 _REQUEST_SCHEMA: dict[str, Any] = {

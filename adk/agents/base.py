@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from adk.errors import ConfigurationError
 from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo, Interrupted
 from adk.messages import Message, trusted
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
 
 _OUTPUT_FIELDS = frozenset({"message", "partial", "custom"})
 _EVENT_FIELDS = frozenset({"agent_name", "run_path", "output", "action"})

@@ -20,12 +20,12 @@ from adk.agents.base import Agent, AgentInput, BaseAgent
 from adk.agents.history import TRANSFER_TOOL_NAME
 from adk.agents.instruction import InstructionTemplate
 from adk.agents.transfer import TransferTool, transfer_instruction
-from adk.agents.tree import is_workflow
+from adk.agents.tree import is_workflow, known_tree
 from adk.errors import ConfigurationError, MaxIterationsExceeded
 from adk.events import AgentAction, AgentEvent, Interrupted
 from adk.messages import Message
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
 from adk.tools.base import Tool
 from adk.tools.execution import (
     ToolOutcome,
@@ -194,7 +194,7 @@ class ChatModelAgent(BaseAgent):
 
     def _toolset(self, ctx: RunContext) -> _Toolset:
         """Tools and instruction suffix for this run: transfer targets depend on the tree."""
-        tree = ctx.tree
+        tree = known_tree(ctx)
         parent = tree.parent_of(self.name) if tree is not None else None
         if parent is not None and (self.disallow_transfer_to_parent or is_workflow(parent)):
             parent = None

@@ -18,10 +18,10 @@ from collections.abc import AsyncGenerator
 
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.history import input_messages
-from adk.agents.tree import AgentTree
+from adk.agents.tree import tree_of
 from adk.errors import AdkError
 from adk.events import AgentAction, AgentEvent
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
 
 
 class TransferError(AdkError):
@@ -52,7 +52,7 @@ async def run_agent(
     failed (a composite sets it on its own context when it gives up because
     a child failed). Cancellation is never swallowed.
     """
-    tree = ctx.tree or ctx.ensure_tree(lambda: AgentTree(agent))
+    tree = tree_of(ctx, agent)
     current, current_input, current_ctx = agent, input, ctx
     while True:
         transfer_to: str | None = None

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from adk.events import AgentAction
 from adk.messages import Message
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
 
 TRANSFER_TOOL_NAME = "transfer_to_agent"
 

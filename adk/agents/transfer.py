@@ -11,7 +11,7 @@ from adk.agents.history import TRANSFER_TOOL_NAME
 from adk.agents.tree import sub_agents_of
 from adk.events import AgentAction, AgentEvent
 from adk.messages import Message, ToolCall
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
 from adk.tools.base import BaseTool, ToolContext
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from adk.agents.base import Agent
 from adk.errors import ConfigurationError
+from adk.state.context import RunContext
 
 
 def sub_agents_of(agent: Agent) -> Sequence[Agent]:
@@ -65,3 +66,23 @@ class AgentTree:
 
     def __contains__(self, name: object) -> bool:
         return name in self._agents
+
+
+def tree_of(ctx: RunContext, root: Agent) -> AgentTree:
+    """The agent tree of ``ctx``'s run, computed from ``root`` if the run has none yet.
+
+    The run state layer keeps the tree as an opaque value (it does not import
+    agents); this is the one place that gives it its type back.
+    """
+    tree = ctx.tree
+    if tree is None:
+        tree = ctx.ensure_tree(lambda: AgentTree(root))
+    if not isinstance(tree, AgentTree):
+        raise TypeError(f"the run's agent tree is a {type(tree).__name__}, not an AgentTree")
+    return tree
+
+
+def known_tree(ctx: RunContext) -> AgentTree | None:
+    """The agent tree of ``ctx``'s run if one was computed (by the Runner or an agent tool)."""
+    tree = ctx.tree
+    return tree if isinstance(tree, AgentTree) else None

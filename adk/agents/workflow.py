@@ -17,7 +17,7 @@ from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
 from adk.errors import ConfigurationError
 from adk.events import AgentEvent, BreakLoop
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
 
 
 def _check_children(name: str, sub_agents: Iterable[Agent]) -> tuple[Agent, ...]:

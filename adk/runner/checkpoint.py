@@ -22,12 +22,12 @@ from typing import Any
 
 from adk.agents.tree import AgentTree
 from adk.events import InterruptInfo
-from adk.interrupts import Approval
 from adk.messages import Message
-from adk.runner.journal import Durability, JournalSink, RunJournal, decode_message, encode_message
-from adk.runner.lease import RunLease
-from adk.runner.serde import CheckpointError, dumps, loads
-from adk.runner.stores.base import CheckpointStore
+from adk.state.interrupts import Approval
+from adk.state.journal import Durability, JournalSink, RunJournal, decode_message, encode_message
+from adk.state.lease import RunLease
+from adk.state.serde import CheckpointError, dumps, loads
+from adk.state.stores.base import CheckpointStore
 
 
 class CheckpointNotFound(CheckpointError):

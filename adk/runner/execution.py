@@ -13,12 +13,12 @@ from adk.agents.flow import run_agent
 from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
 from adk.runner.checkpoint import Checkpointer
-from adk.runner.context import RunContext
-from adk.runner.journal import RunJournal
-from adk.runner.lease import RunLease
 from adk.runner.result import RunResult
-from adk.runner.serde import SerializationError
-from adk.runner.stores.base import CheckpointStore
+from adk.state.context import RunContext
+from adk.state.journal import RunJournal
+from adk.state.lease import RunLease
+from adk.state.serde import SerializationError
+from adk.state.stores.base import CheckpointStore
 
 
 class RunExecution:

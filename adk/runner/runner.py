@@ -24,20 +24,20 @@ from adk.runner.checkpoint import (
     new_meta,
     split_checkpoint_id,
 )
-from adk.runner.context import (
+from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
+from adk.runner.result import RunResult
+from adk.serving.layer import ServingLayer
+from adk.state.context import (
     DEFAULT_MAX_TRANSFERS,
     RunContext,
     RunSettings,
     _RunShared,
     new_run_id,
 )
-from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
-from adk.runner.journal import Durability, RunJournal
-from adk.runner.lease import DEFAULT_LEASE_SECONDS, RunLease
-from adk.runner.result import RunResult
-from adk.runner.serde import SerializationError, dumps
-from adk.runner.stores import CheckpointStore, open_store
-from adk.serving.layer import ServingLayer
+from adk.state.journal import Durability, RunJournal
+from adk.state.lease import DEFAULT_LEASE_SECONDS, RunLease
+from adk.state.serde import SerializationError, dumps
+from adk.state.stores import CheckpointStore, open_store
 
 if TYPE_CHECKING:
     from adk.agents.history import HistoryRewriter

@@ -7,9 +7,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from adk.errors import ConfigurationError
 from adk.events import AgentAction, AgentEvent
-from adk.interrupts import Interrupt, interrupt_id
 from adk.models.base import ToolSpec
-from adk.runner.context import RunContext
+from adk.state.context import RunContext
+from adk.state.interrupts import Interrupt, interrupt_id
 
 _NO_ANSWER: Any = object()
 

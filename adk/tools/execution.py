@@ -21,11 +21,11 @@ import pydantic_core
 from adk._streams import Producer, merged
 from adk.errors import ToolError
 from adk.events import AgentAction, AgentEvent, InterruptInfo
-from adk.interrupts import Approval, Interrupt, interrupt_id
 from adk.messages import Message, ToolCall
-from adk.runner.context import RunContext
-from adk.runner.journal import RunJournal, ToolRecord, start_recording, stop_recording
-from adk.runner.serde import dumps
+from adk.state.context import RunContext
+from adk.state.interrupts import Approval, Interrupt, interrupt_id
+from adk.state.journal import RunJournal, ToolRecord, start_recording, stop_recording
+from adk.state.serde import dumps
 from adk.tools.base import ArgumentsInvalid, Tool, ToolContext
 from adk.tools.function import FunctionTool
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from adk import InMemoryStore, PostgresStore, RedisStore, SQLiteStore
-from adk.runner.stores.base import CheckpointStore
+from adk.state.stores.base import CheckpointStore
 
 REDIS_URL = os.environ.get("ADK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get("ADK_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")

@@ -19,7 +19,7 @@ import pytest
 
 from adk import CheckpointError, CheckpointNotFound
 from adk.runner.checkpoint import load_run
-from adk.runner.stores.sqlite import SQLiteStore
+from adk.state.stores.sqlite import SQLiteStore
 from tests.runner.crash_workflow import Hooks, build_runner
 
 RUN_ID = "crashrun"
@@ -132,7 +132,7 @@ def test_a_resume_that_dies_does_not_block_the_next_one(second_kill: int, tmp_pa
 
 def test_a_live_process_holding_the_run_keeps_others_out(tmp_path: Path) -> None:
     from adk import RunInProgress
-    from adk.runner.lease import RunLease
+    from adk.state.lease import RunLease
 
     db = tmp_path / "run.db"
     assert run_child(db, 40) == 9

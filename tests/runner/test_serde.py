@@ -17,7 +17,7 @@ from adk import (
     SerializationError,
     register_type,
 )
-from adk.runner.serde import dumps, loads
+from adk.state.serde import dumps, loads
 
 
 class Ticket(BaseModel):

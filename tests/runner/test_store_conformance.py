@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from adk.runner.stores.base import CheckpointStore
+from adk.state.stores.base import CheckpointStore
 from tests.runner.stores import STORE_KINDS, dispose, open_test_store
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,7 @@ from adk import (
     ToolContext,
     tool,
 )
-from adk.runner.stores.base import CheckpointStore
+from adk.state.stores.base import CheckpointStore
 from tests.runner.stores import STORE_KINDS, dispose, open_test_store
 
 pytestmark = pytest.mark.anyio

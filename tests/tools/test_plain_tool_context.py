@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from adk import ChatModelAgent, Interrupt, Runner, ScriptedModel, ToolCall, ToolContext, tool
-from adk.interrupts import interrupt_id
 from adk.models.base import ModelRequest
+from adk.state.interrupts import interrupt_id
 
 pytestmark = pytest.mark.anyio
 

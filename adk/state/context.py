@@ -13,15 +13,16 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adk.events import InterruptInfo
-from adk.interrupts import interrupt_id
-from adk.runner.journal import RunJournal, record_session_write
 from adk.serving.layer import ServingLayer
+from adk.state.interrupts import interrupt_id
+from adk.state.journal import RunJournal, record_session_write
 
 if TYPE_CHECKING:
-    from adk.agents.history import HistoryRewriter
-    from adk.agents.tree import AgentTree
     from adk.events import AgentEvent
     from adk.messages import Message
+
+HistoryRewriterFn = Callable[[Sequence[Any], str], "list[Message]"]
+"""A history rewriter as the run state sees it (``adk.HistoryRewriter`` is the typed name)."""
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -58,7 +59,7 @@ class RunSettings:
     def __init__(
         self,
         *,
-        history_rewriter: HistoryRewriter | None = None,
+        history_rewriter: HistoryRewriterFn | None = None,
         skip_transfer_messages: bool = False,
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
     ) -> None:
@@ -98,7 +99,7 @@ class _RunShared:
         agent_options: Mapping[str, Mapping[str, Any]],
         settings: RunSettings,
         root_input: Sequence[Message],
-        tree: AgentTree | None,
+        tree: object | None,
         journal: RunJournal,
     ) -> None:
         self.run_id = run_id
@@ -152,7 +153,7 @@ class RunContext:
         run_path: tuple[str, ...] = (),
         root_input: Sequence[Message] = (),
         settings: RunSettings | None = None,
-        tree: AgentTree | None = None,
+        tree: object | None = None,
         journal: RunJournal | None = None,
     ) -> RunContext:
         """A fresh context for a new run.
@@ -183,7 +184,7 @@ class RunContext:
         self,
         agent_name: str,
         root_input: Sequence[Message],
-        tree: AgentTree,
+        tree: object,
         call_segment: str,
     ) -> RunContext:
         """A nested run (an agent used as a tool) with its own history and agent tree.
@@ -277,11 +278,15 @@ class RunContext:
         return self._shared.events
 
     @property
-    def tree(self) -> AgentTree | None:
-        """The agent tree of this run (built by the Runner), if known."""
+    def tree(self) -> object | None:
+        """The agent tree of this run (an :class:`~adk.AgentTree` built by the Runner), if known.
+
+        Typed as ``object`` because run state sits below agents and does not import
+        them; agents read it through ``adk.agents.tree.tree_of``.
+        """
         return self._shared.tree
 
-    def ensure_tree(self, build: Callable[[], AgentTree]) -> AgentTree:
+    def ensure_tree(self, build: Callable[[], object]) -> object:
         """The run's agent tree, built with ``build`` the first time it is needed."""
         tree = self._shared.tree
         if tree is None:

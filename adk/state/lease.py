@@ -14,8 +14,8 @@ import socket
 import time
 from typing import Any
 
-from adk.runner.serde import CheckpointError, dumps, loads
-from adk.runner.stores.base import CheckpointStore
+from adk.state.serde import CheckpointError, dumps, loads
+from adk.state.stores.base import CheckpointStore
 
 DEFAULT_LEASE_SECONDS = 120.0
 

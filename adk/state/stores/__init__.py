@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adk.runner.stores.base import CheckpointStore
-from adk.runner.stores.memory import InMemoryStore
-from adk.runner.stores.sqlite import SQLiteStore
+from adk.state.stores.base import CheckpointStore
+from adk.state.stores.memory import InMemoryStore
+from adk.state.stores.sqlite import SQLiteStore
 
 
 def open_store(store: CheckpointStore | str | Path | None) -> CheckpointStore:

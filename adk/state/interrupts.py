@@ -101,7 +101,7 @@ class Approval(BaseModel):
 
 
 def _register() -> None:
-    from adk.runner.serde import register_type
+    from adk.state.serde import register_type
 
     register_type(Approval, "adk.Approval")
 
