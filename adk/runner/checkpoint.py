@@ -38,6 +38,22 @@ class CheckpointAlreadyResumed(CheckpointError):
     """This checkpoint was already resumed (a checkpoint can be resumed once)."""
 
 
+class RunExists(CheckpointError):
+    """A new run was given the id of a run already in the store; runs are never overwritten.
+
+    Resume the existing run (``Runner.resume``) or delete it
+    (``Runner.delete_run``) first, or start the new run under another id.
+    """
+
+
+def run_exists(run_id: str) -> RunExists:
+    """The error refusing a new run whose id ``run_id`` is taken."""
+    return RunExists(
+        f"run {run_id!r} already exists in the checkpoint store: a new run never overwrites "
+        "one; resume it (Runner.resume), delete it (Runner.delete_run) or use another run id"
+    )
+
+
 class CheckpointMismatch(CheckpointError):
     """The checkpoint was written by an agent tree that differs from the Runner's."""
 
@@ -122,14 +138,20 @@ class Checkpointer(JournalSink):
     async def ensure_meta(self) -> None:
         """Write the run's metadata once, before anything that refers to it.
 
-        A new run takes its lease here: from now on another process could
-        try to resume it.
+        The record is created only if absent, so a new run can never
+        overwrite a stored run that has the same id (:class:`RunExists`).
+        A new run takes its lease right after: from now on another process
+        could try to resume it.
         """
-        if not self.meta_written:
-            if self.lease is not None and not self.lease.held:
-                await self.lease.acquire()
-            await self._put("meta", self._meta)
-            self.meta_written = True
+        if self.meta_written:
+            return
+        if not await self.store.put_if_absent(
+            self.namespace, "meta", dumps(self._meta), ttl=self.ttl
+        ):
+            raise run_exists(self.run_id)
+        self.meta_written = True
+        if self.lease is not None and not self.lease.held:
+            await self.lease.acquire()
 
     async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
         """Append one journal chunk (renewing the run's lease first)."""
@@ -146,11 +168,9 @@ class Checkpointer(JournalSink):
         Metadata (for a new run), the last journal chunk, the checkpoint and
         the run's status are written together, in one round trip.
         """
-        if self.lease is not None and not self.lease.held and not self.meta_written:
-            await self.lease.acquire()
+        await self.ensure_meta()
         self._batch = []
         try:
-            await self.ensure_meta()
             await journal.flush()
             checkpoint_id = await self._checkpoint_record(journal, interrupts)
             head: dict[str, Any] = {"status": "interrupted", "checkpoint": checkpoint_id}

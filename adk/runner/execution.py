@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
 import anyio
 
-from adk.agents.base import Agent, AgentInput
+from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.flow import run_agent
 from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
-from adk.runner.checkpoint import Checkpointer
+from adk.runner.checkpoint import Checkpointer, run_exists
 from adk.runner.result import RunResult
 from adk.state.context import RunContext
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
 from adk.state.serde import SerializationError
 from adk.state.stores.base import CheckpointStore
+
+logger = logging.getLogger("adk.runner")
 
 
 class RunExecution:
@@ -42,7 +45,38 @@ class RunExecution:
         replayed = self.journal.replayed
         return not (replayed and replayed.pop(id(event), None) is event)
 
+    async def _start(self) -> AgentEvent | None:
+        """Refuse a new run whose explicit id is taken; the error event if refused."""
+        checkpointer = self.checkpointer
+        if not isinstance(checkpointer, NewRunCheckpointer) or not checkpointer.explicit_id:
+            return None
+        try:
+            await checkpointer.refuse_taken_id()
+        except Exception as exc:
+            return self._run_error(exc)
+        return None
+
+    def _run_error(self, exc: Exception) -> AgentEvent:
+        """The run's last event for a failure outside its agents (the store, the run id)."""
+        self.ctx.failed = True
+        return error_event(self.agent.name, self.ctx, exc)
+
     async def _settle(self) -> AgentEvent | None:
+        """Checkpoint or close the run; a store failure here becomes the run's last event.
+
+        When the run had already failed, its own error event was its last
+        word: a failure to record that is only logged.
+        """
+        failed_before = self.ctx.failed
+        try:
+            return await self._write_outcome()
+        except Exception as exc:
+            if failed_before:
+                logger.warning("run %s: could not record its failure: %r", self.ctx.run_id, exc)
+                return None
+            return self._run_error(exc)
+
+    async def _write_outcome(self) -> AgentEvent | None:
         """Checkpoint a paused run (returning the Runner's interrupt event), or close it."""
         paused = bool(self.pending) and not self.ctx.failed
         status = "paused" if paused else "failed" if self.ctx.failed else "finished"
@@ -70,22 +104,30 @@ class RunExecution:
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """Every event to deliver, ending with the interrupt event if the run paused."""
         try:
-            async with aclosing(self._root_stream()) as stream:
-                async for event in stream:
-                    if self._deliverable(event):
-                        yield event
-            final = await self._settle()
+            final = await self._start()
+            if final is None:
+                async with aclosing(self._root_stream()) as stream:
+                    async for event in stream:
+                        if self._deliverable(event):
+                            yield event
+                final = await self._settle()
         finally:
             await self._let_go()
         if final is not None:
             yield final
 
     async def _let_go(self) -> None:
-        """Release the run's lease if this execution still holds it (error, cancellation)."""
+        """Release the run's lease if this execution still holds it (error, cancellation).
+
+        If the store cannot be reached the lease is left to expire by itself.
+        """
         lease = self.checkpointer.lease
         if lease is not None and lease.held:
             with anyio.CancelScope(shield=True):
-                await lease.release()
+                try:
+                    await lease.release()
+                except Exception as exc:
+                    logger.warning("run %s: lease not released: %r", self.ctx.run_id, exc)
 
     async def result(self) -> RunResult:
         """Run to the end; raise the error of a failed run."""
@@ -93,16 +135,18 @@ class RunExecution:
         events: list[AgentEvent] = []
         deliverable = self._deliverable
         try:
-            async with aclosing(self._root_stream()) as stream:
-                async for event in stream:
-                    output = event.output
-                    if output is not None and output.partial:
-                        continue
-                    if event.action is None and not self.journal.replayed:
-                        events.append(event)  # the common case, without the checks below
-                    elif deliverable(event):
-                        events.append(event)
-            final = await self._settle()
+            final = await self._start()
+            if final is None:
+                async with aclosing(self._root_stream()) as stream:
+                    async for event in stream:
+                        output = event.output
+                        if output is not None and output.partial:
+                            continue
+                        if event.action is None and not self.journal.replayed:
+                            events.append(event)  # the common case, without the checks below
+                        elif deliverable(event):
+                            events.append(event)
+                final = await self._settle()
         finally:
             await self._let_go()
         if final is not None:
@@ -125,9 +169,23 @@ class NewRunCheckpointer(Checkpointer):
         build_meta: Callable[[], dict[str, Any]],
         ttl: float | None,
         lease: RunLease,
+        *,
+        explicit_id: bool = False,
     ) -> None:
         super().__init__(store, run_id, {}, ttl=ttl, lease=lease)
         self._build_meta = build_meta
+        self.explicit_id = explicit_id
+        """The app chose the run id (a generated id cannot be taken: no check is needed)."""
+
+    async def refuse_taken_id(self) -> None:
+        """Raise :class:`RunExists` if a run with this id is already in the store.
+
+        Checked before the run starts, so a refused run calls no model or tool;
+        two new runs racing for one id are still kept apart when the metadata
+        is written (only if absent).
+        """
+        if await self.store.get(self.namespace, "meta") is not None:
+            raise run_exists(self.run_id)
 
     async def ensure_meta(self) -> None:
         """Build and write the metadata record before the first journal chunk."""

@@ -162,6 +162,7 @@ class Runner:
         agent_options: Options | None,
         streaming: bool | None,
     ) -> tuple[RunContext, RunJournal, Checkpointer]:
+        explicit_id = bool(run_id)
         if not run_id:
             run_id = new_run_id()
         elif "/" in run_id:
@@ -198,6 +199,7 @@ class Runner:
             ),
             self.checkpoint_ttl,
             RunLease(self.store, run_id, self.resume_lease),
+            explicit_id=explicit_id,
         )
         journal.sink = checkpointer
         return ctx, journal, checkpointer
