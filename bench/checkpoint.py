@@ -264,7 +264,7 @@ def naive_states(messages: list[str]) -> list[Any]:
 
 async def naive_conversation(db: Path, messages: list[str], marks: set[int]) -> dict[str, Any]:
     from adk import SQLiteStore
-    from adk.state.interrupts import interrupt_id
+    from adk.state.addressing import interrupt_id
     from adk.state.journal import encode_message
     from adk.state.serde import dumps
 

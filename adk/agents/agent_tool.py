@@ -11,7 +11,7 @@ from adk.agents.base import Agent, AgentInput
 from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
 from adk.agents.tree import AgentTree
-from adk.errors import AgentRunError, ConfigurationError
+from adk.errors import AgentRunError
 from adk.events import AgentEvent, ErrorInfo, InterruptInfo
 from adk.messages import Message
 from adk.state.interrupts import Interrupt
@@ -51,7 +51,17 @@ class AgentTool(BaseTool):
         return_directly: bool = False,
     ) -> None:
         if not isinstance(agent, Agent):
-            raise ConfigurationError(f"AgentTool needs an agent, got {agent!r}")
+            raise TypeError(
+                f"AgentTool needs an agent (name, description, run), "
+                f"got {type(agent).__name__} {agent!r}"
+            )
+        if input_model is not None and not (
+            isinstance(input_model, type) and issubclass(input_model, BaseModel)
+        ):
+            raise TypeError(
+                f"AgentTool({agent.name!r}): input_model must be a pydantic model class, "
+                f"got {type(input_model).__name__} {input_model!r}"
+            )
         schema = _REQUEST_SCHEMA
         if input_model is not None:
             schema = input_model.model_json_schema()
@@ -98,8 +108,8 @@ class AgentTool(BaseTool):
                         pending.setdefault(info.id, info)
                 if self.emits_events:
                     observed = _observed(event)
-                    if observed is not event and id(event) in inner.journal.replayed:
-                        inner.journal.replayed[id(observed)] = observed
+                    if observed is not event and inner.journal.is_replayed(event):
+                        inner.journal.mark_replayed(observed)
                     await ctx.emit(observed)
         if pending and not inner.failed:
             # The inner run paused: pause the caller too, with the same root causes.

@@ -71,7 +71,7 @@ async def run_agent(
                         # Interrupt events are where a resumed run diverges: not counted.
                         if action is None or action.interrupted is None:
                             if journal.count_event(invocation, seq):
-                                journal.replayed[id(event)] = event
+                                journal.mark_replayed(event)
                             seq += 1
                     if action is not None and is_control(action):
                         target = action.transfer_to_agent

@@ -42,8 +42,7 @@ class RunExecution:
         if action is not None and action.interrupted is not None:
             for info in action.interrupted.interrupts:
                 self.pending.setdefault(info.id, info)
-        replayed = self.journal.replayed
-        return not (replayed and replayed.pop(id(event), None) is event)
+        return not self.journal.take_replayed(event)
 
     async def _start(self) -> AgentEvent | None:
         """Refuse a new run whose explicit id is taken; the error event if refused."""

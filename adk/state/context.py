@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from adk.events import InterruptInfo
 from adk.serving.layer import ServingLayer
-from adk.state.interrupts import interrupt_id
+from adk.state.addressing import (
+    agent_interrupt_id,
+    invocation_key,
+    model_call_key,
+    occurrence_segment,
+)
 from adk.state.journal import RunJournal, record_session_write
 
 if TYPE_CHECKING:
@@ -135,7 +140,7 @@ class RunContext:
         self.run_path = run_path
         self.address = run_path if address is None else address
         """Agent (with occurrence, e.g. ``body@2``) and tool-call segments down to this agent."""
-        self.invocation = "/".join(self.address)
+        self.invocation = invocation_key(self.address)
         """The key of this agent invocation in the run journal."""
         self.failed = False
         """Set when the agent running with this context ended in error (read by its parent)."""
@@ -219,8 +224,12 @@ class RunContext:
         """
         occurrence = self._shared.journal.occurrence(self.invocation)
         if occurrence:
-            self.address = (*self.address[:-1], f"{name}@{occurrence}")
-            self.invocation = "/".join(self.address)
+            self.address = (*self.address[:-1], occurrence_segment(name, occurrence))
+            self.invocation = invocation_key(self.address)
+
+    def model_call_key(self, iteration: int) -> str:
+        """The journal key of this agent invocation's ``iteration``-th model call."""
+        return model_call_key(self.invocation, iteration)
 
     @property
     def journal(self) -> RunJournal:
@@ -229,12 +238,12 @@ class RunContext:
 
     def answer_for(self, key: str = "", default: Any = None) -> Any:
         """The answer to this agent's interrupt ``key`` when the run was resumed with one."""
-        return self._shared.journal.answers.get(interrupt_id(self.address, "agent:" + key), default)
+        return self._shared.journal.answer(agent_interrupt_id(self.address, key), default)
 
     def interrupt_info(self, info: Any, key: str = "") -> InterruptInfo:
         """A pending interrupt of this agent: stable id, address and ``info``."""
         return InterruptInfo(
-            id=interrupt_id(self.address, "agent:" + key), address=self.address, info=info
+            id=agent_interrupt_id(self.address, key), address=self.address, info=info
         )
 
     @property

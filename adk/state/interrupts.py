@@ -10,7 +10,6 @@ and the interrupted code runs again, this time finding its answer.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -39,12 +38,6 @@ class Interrupt(Exception):
         interrupt = cls(None)
         interrupt.nested = tuple(interrupts)
         return interrupt
-
-
-def interrupt_id(address: Sequence[str], key: str) -> str:
-    """The stable id of the interrupt ``key`` raised at ``address``."""
-    digest = hashlib.sha1(("/".join(address) + "#" + key).encode()).hexdigest()
-    return "int_" + digest[:16]
 
 
 class Approval(BaseModel):

@@ -15,6 +15,7 @@ call (durability ``"step"``).
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import anyio
@@ -142,6 +143,7 @@ class RunJournal:
         "_lock",
         "_models",
         "_occurrences",
+        "_read",
         "_seq",
         "_tools",
         "_unflushed",
@@ -161,6 +163,7 @@ class RunJournal:
     ) -> None:
         self.durability = durability
         self.answers: dict[str, Any] = dict(answers) if answers else {}
+        self._read: set[str] = set()
         self._models: dict[str, Message] = {}
         self._tools: dict[str, ToolRecord] = {}
         self._seq = 0
@@ -208,6 +211,40 @@ class RunJournal:
         """Invocations whose delivered count grew in this execution."""
         before = self.delivered_before
         return {k: v for k, v in self.produced.items() if v > before.get(k, 0)}
+
+    def mark_replayed(self, event: AgentEvent) -> None:
+        """Tag ``event`` as produced again while replaying (its caller already has it)."""
+        self.replayed[id(event)] = event
+
+    def is_replayed(self, event: AgentEvent) -> bool:
+        """Whether ``event`` carries the replay tag."""
+        return self.replayed.get(id(event)) is event
+
+    def take_replayed(self, event: AgentEvent) -> bool:
+        """Remove ``event``'s replay tag; True if it had one (the caller drops the event)."""
+        replayed = self.replayed
+        return bool(replayed) and replayed.pop(id(event), None) is event
+
+    # -- answers ------------------------------------------------------------------------
+
+    def answer(self, interrupt: str, default: Any = None) -> Any:
+        """The answer given to interrupt ``interrupt`` (``default`` if none); noted as read."""
+        answers = self.answers
+        if interrupt in answers:
+            self._read.add(interrupt)
+            return answers[interrupt]
+        return default
+
+    def has_answer(self, interrupt: str) -> bool:
+        """Whether interrupt ``interrupt`` was answered (noted as read when it was)."""
+        if interrupt in self.answers:
+            self._read.add(interrupt)
+            return True
+        return False
+
+    def unread(self, interrupts: Iterable[str]) -> list[str]:
+        """Those of ``interrupts`` that were answered but whose answer nobody read."""
+        return [i for i in interrupts if i in self.answers and i not in self._read]
 
     # -- calls --------------------------------------------------------------------------
 

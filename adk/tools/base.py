@@ -8,8 +8,9 @@ from typing import Any, Protocol, runtime_checkable
 from adk.errors import ConfigurationError
 from adk.events import AgentAction, AgentEvent
 from adk.models.base import ToolSpec
+from adk.state.addressing import call_id, interrupt_id, tool_call_segment
 from adk.state.context import RunContext
-from adk.state.interrupts import Interrupt, interrupt_id
+from adk.state.interrupts import Interrupt
 
 _NO_ANSWER: Any = object()
 
@@ -59,12 +60,12 @@ class ToolContext:
         external side effects can pass this key to the system it calls so
         that the second attempt is recognised as a repeat.
         """
-        return f"{self.run.run_id}:{self._call_key}" if self._call_key else ""
+        return call_id(self.run.run_id, self._call_key) if self._call_key else ""
 
     @property
     def address(self) -> tuple[str, ...]:
         """The agent and tool-call segments down to this call (interrupts are addressed by it)."""
-        return (*self.run.address, f"{self.tool_name}:{self.call_id}")
+        return (*self.run.address, tool_call_segment(self.tool_name, self.call_id))
 
     @property
     def answer(self) -> Any:
@@ -73,7 +74,7 @@ class ToolContext:
         ``None`` on the first run: a tool that raises :class:`~adk.Interrupt`
         is called again on resume and finds the answer here.
         """
-        return self.run.journal.answers.get(interrupt_id(self.address, "0"))
+        return self.run.journal.answer(interrupt_id(self.address, "0"))
 
     def interrupt(self, info: Any) -> Any:
         """Ask for an answer: return it when resuming with one, else pause the run.
@@ -83,8 +84,7 @@ class ToolContext:
         """
         key = str(self._asked)
         self._asked += 1
-        answers = self.run.journal.answers
-        found = answers.get(interrupt_id(self.address, key), _NO_ANSWER)
+        found = self.run.journal.answer(interrupt_id(self.address, key), _NO_ANSWER)
         if found is not _NO_ANSWER:
             return found
         raise Interrupt(info, key=key)

@@ -226,8 +226,9 @@ async def test_only_the_first_transfer_of_a_response_is_carried_out() -> None:
     events = await events_of(Runner(router))
     assert trace(events) == [
         "router calls:transfer_to_agent,transfer_to_agent",
-        "router result:Successfully transferred to agent [a] <transfer:a>",
         "router result:Error: not transferred to 'b': this response already transfers to 'a' "
         "(one transfer per response)",
+        # the transfer ends the router's turn: its result is the turn's last event
+        "router result:Successfully transferred to agent [a] <transfer:a>",
         "router/a a here",
     ]

@@ -8,7 +8,7 @@ import pytest
 
 from adk import ChatModelAgent, Interrupt, Runner, ScriptedModel, ToolCall, ToolContext, tool
 from adk.models.base import ModelRequest
-from adk.state.interrupts import interrupt_id
+from adk.state.addressing import interrupt_id
 
 pytestmark = pytest.mark.anyio
 
