@@ -11,7 +11,7 @@ import anyio
 
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.flow import run_agent
-from adk.errors import AgentRunError
+from adk.errors import AdkError, AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
 from adk.runner.checkpoint import Checkpointer, run_exists
 from adk.runner.result import RunResult
@@ -83,6 +83,7 @@ class RunExecution:
         if paused:
             interrupts = tuple(self.pending.values())
             checkpoint_id = await self.checkpointer.checkpoint(self.journal, interrupts)
+            _refuse_unread_answers(self.journal, interrupts, checkpoint_id)
             name = self.agent.name
             return AgentEvent(
                 agent_name=name,
@@ -90,6 +91,11 @@ class RunExecution:
                 action=AgentAction(
                     interrupted=Interrupted(interrupts=interrupts, checkpoint_id=checkpoint_id)
                 ),
+            )
+        unread = self.journal.unread()
+        if unread:
+            logger.warning(
+                "run %s ended without reading the answers to %s", self.ctx.run_id, unread
             )
         if self.checkpointer.meta_written or self.journal.step:
             await self.checkpointer.finish(
@@ -156,6 +162,32 @@ class RunExecution:
                 raise error.exception
             raise AgentRunError(error.type, error.message, error.run_path)
         return RunResult(ctx.run_id, events, ctx.session_values, ctx.events, ctx.serving)
+
+
+class InterruptAnswerUnread(AdkError):
+    """A resumed run paused again on an interrupt it was given the answer to, unread.
+
+    The code that raised the interrupt did not ask for its answer the way it
+    was addressed, so resuming again would pause again, forever.
+    """
+
+
+def _refuse_unread_answers(
+    journal: RunJournal, interrupts: tuple[InterruptInfo, ...], checkpoint_id: str
+) -> None:
+    """Raise :class:`InterruptAnswerUnread` if a pending interrupt's given answer went unread."""
+    unread = set(journal.unread())
+    again = [info for info in interrupts if info.id in unread]
+    if not again:
+        return
+    where = ", ".join(f"{info.id} at {'/'.join(info.address)}" for info in again)
+    raise InterruptAnswerUnread(
+        f"interrupt {where} was answered, but the code that raised it paused again without "
+        "reading the answer: a tool reads it with ctx.interrupt(info) or ctx.answer (keys "
+        "count questions in order), a custom agent with ctx.answer_for(key) using the key "
+        f"it interrupted with. Fix the code, then resume checkpoint {checkpoint_id!r} "
+        "(the pending interrupts are kept there) with the answer again"
+    )
 
 
 class NewRunCheckpointer(Checkpointer):

@@ -140,6 +140,7 @@ class RunJournal:
     """The journal and replay state of one run (shared by its agent-tool sub-runs)."""
 
     __slots__ = (
+        "_expected",
         "_lock",
         "_models",
         "_occurrences",
@@ -164,6 +165,7 @@ class RunJournal:
         self.durability = durability
         self.answers: dict[str, Any] = dict(answers) if answers else {}
         self._read: set[str] = set()
+        self._expected: frozenset[str] = frozenset()
         self._models: dict[str, Message] = {}
         self._tools: dict[str, ToolRecord] = {}
         self._seq = 0
@@ -242,9 +244,14 @@ class RunJournal:
             return True
         return False
 
-    def unread(self, interrupts: Iterable[str]) -> list[str]:
-        """Those of ``interrupts`` that were answered but whose answer nobody read."""
-        return [i for i in interrupts if i in self.answers and i not in self._read]
+    def expect_reads(self, interrupts: Iterable[str]) -> None:
+        """Note the interrupts answered by this resume: the code that raised them runs again
+        and must read their answers (see :meth:`unread`)."""
+        self._expected = frozenset(interrupts)
+
+    def unread(self) -> list[str]:
+        """Interrupts answered by this resume whose answer no code has read (so far)."""
+        return sorted(self._expected - self._read)
 
     # -- calls --------------------------------------------------------------------------
 
