@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Literal, TypeVar
 
 import pydantic_core
@@ -60,11 +61,88 @@ class ToolCall(BaseModel):
         return cls(id=id or new_call_id(), name=name, arguments=json.dumps(arguments))
 
     def parsed_arguments(self) -> dict[str, Any]:
-        """Decode ``arguments``; raises ``ValueError`` if it is not a JSON object."""
-        value = pydantic_core.from_json(self.arguments or "{}")
+        """Decode ``arguments`` (empty text is ``{}``).
+
+        Whatever is wrong with them (not JSON text, invalid JSON, nesting
+        deeper than the parser's limit, a lone UTF-16 surrogate, raw or as a
+        ``\\u`` escape, JSON other than an object) raises ``ValueError`` and
+        nothing else, because the tool runner turns exactly that into an
+        error message the model reads and can correct: a malformed call must
+        never end the run. A surrogate pair split into two code points (an
+        emoji cut between two stream chunks) is joined first.
+        """
+        value = _decode_json(_arguments_text(self.arguments))
         if not isinstance(value, dict):
             raise ValueError(f"tool arguments must be a JSON object, got {type(value).__name__}")
         return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _arguments_text(arguments: object) -> str:
+    """``arguments`` as JSON text the parser accepts, or ``ValueError`` saying what is wrong."""
+    if not isinstance(arguments, str):
+        raise ValueError(
+            f"tool arguments must be JSON text (a str), got {type(arguments).__name__}"
+        )
+    if arguments.isascii() or _SURROGATE.search(arguments) is None:
+        return arguments or "{}"
+    position = _lone_surrogate(arguments)
+    if position is not None:
+        raise ValueError(
+            f"tool arguments contain a lone UTF-16 surrogate U+{ord(arguments[position]):04X} "
+            f"at index {position} (half of a character such as an emoji): not valid Unicode text"
+        )
+    return arguments.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+
+
+def _decode_json(text: str) -> Any:
+    """Parse JSON ``text``; an escaped lone surrogate gets a message that names it."""
+    try:
+        return pydantic_core.from_json(text)
+    except ValueError as exc:
+        if "hex escape" in str(exc) and _SURROGATE_ESCAPE.search(text):
+            raise ValueError(
+                f"tool arguments hold a \\u escape of a lone UTF-16 surrogate (half of a "
+                f"character such as an emoji): {exc}"
+            ) from None
+        raise
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Index of the first surrogate of ``text`` that is not half of a high-low pair, if any."""
+    match = _SURROGATE.search(text)
+    while match is not None:
+        index = match.start()
+        if not (
+            "\ud800" <= text[index] <= "\udbff"
+            and "\udc00" <= text[index + 1 : index + 2] <= "\udfff"
+        ):
+            return index
+        match = _SURROGATE.search(text, index + 2)
+    return None
+
+
+def repair_text(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate replaced by U+FFFD, REPLACEMENT CHARACTER.
+
+    A model's text can hold lone surrogates (a provider escaping half a
+    character, a stream cutting an emoji between two chunks). Such a ``str``
+    cannot be encoded as UTF-8, so it would break whatever writes it later:
+    an event as JSON, a checkpoint, the next request. A high surrogate
+    directly followed by a low one (both halves of a cut character) is joined
+    into that character. Clean text is returned itself, after one
+    ``isascii`` check (or one UTF-8 encoding for non-ASCII text).
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 class Usage(BaseModel):
@@ -197,3 +275,29 @@ class Message(BaseModel):
                 {"role", "content", "tool_call_id", "name"},
             )
         return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)
+
+
+def repair_message(message: Message) -> Message:
+    """``message`` with :func:`repair_text` applied to its text and its tool calls.
+
+    For where a model's reply enters a run, so that every later step (tools,
+    events, checkpoints, the next request) sees valid Unicode. Repaired are
+    the content and each tool call's ``arguments``, ``name`` and ``id``.
+    Returns ``message`` itself when nothing needs repair (the usual case),
+    else a repaired copy; the original is left as it was.
+    """
+    content = repair_text(message.content)
+    calls = tuple(_repair_call(call) for call in message.tool_calls)
+    if content is message.content and all(
+        new is old for new, old in zip(calls, message.tool_calls, strict=True)
+    ):
+        return message
+    return message.model_copy(update={"content": content, "tool_calls": calls})
+
+
+def _repair_call(call: ToolCall) -> ToolCall:
+    """``call`` itself if its text is clean, else a copy with :func:`repair_text` applied."""
+    arguments, name, call_id = (repair_text(text) for text in (call.arguments, call.name, call.id))
+    if arguments is call.arguments and name is call.name and call_id is call.id:
+        return call
+    return call.model_copy(update={"arguments": arguments, "name": name, "id": call_id})

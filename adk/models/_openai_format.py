@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from adk.messages import Message, ToolCall, Usage
+from adk.messages import Message, ToolCall, Usage, repair_text
 from adk.models.base import ModelChunk, ModelResponse, ToolCallDelta, ToolSpec
 
 
@@ -24,15 +24,19 @@ def message_to_openai(message: Message) -> dict[str, Any]:
 
     An assistant message that calls tools carries ``tool_calls`` (and
     ``content`` ``None`` when it has no text); a tool message carries the
-    ``tool_call_id`` it answers and the tool's ``name``.
+    ``tool_call_id`` it answers and the tool's ``name``. Lone UTF-16
+    surrogates in the text or the tool-call arguments (from a model's earlier
+    answer, a tool's result...) go out as U+FFFD
+    (:func:`~adk.messages.repair_text`): unrepaired, they would make the
+    request impossible to encode, and every attempt would fail unsent.
     """
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": repair_text(message.content)}
     if message.role == "assistant" and message.tool_calls:
         out["tool_calls"] = [
             {
                 "id": call.id,
                 "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                "function": {"name": call.name, "arguments": repair_text(call.arguments) or "{}"},
             }
             for call in message.tool_calls
         ]

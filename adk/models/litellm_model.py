@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -43,6 +44,14 @@ logger = logging.getLogger("adk.models.litellm")
 
 _litellm: Any = None
 _skip_mcp = False
+
+_T = TypeVar("_T")
+_END: Any = object()
+"""What ``anext`` returns at the end of a stream."""
+
+
+class _AttemptTimedOut(TimeoutError):
+    """An attempt passed the model's ``timeout`` (adk's own deadline, not the HTTP client's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +102,13 @@ class LiteLLMModel:
 
     - ``model``: a litellm model id such as ``"openai/gpt-4o-mini"``.
     - ``retry``: the :class:`RetryPolicy` (default: ``RetryPolicy()``).
-    - ``timeout``: seconds an attempt may wait to connect or for the next
-      bytes of the answer (a steady stream is not cut off); ``None``: litellm's
-      default.
+    - ``timeout``: seconds per attempt. :meth:`generate` must have the whole
+      answer within it; a stream its first chunk, then each next chunk
+      within ``timeout`` seconds of the one before (a long answer that keeps
+      coming is not cut off, a stalled or trickling one is). A timeout is a
+      :class:`~adk.ModelTimeoutError`, retried like other timeouts. It is
+      adk's own deadline, because the HTTP client's timeout restarts with
+      every byte read. ``None``: no deadline of adk's (litellm's defaults).
     - ``params``: default call parameters (``temperature``, ``api_base``,
       ``api_key``...); a request's own ``params`` override them.
 
@@ -113,6 +126,8 @@ class LiteLLMModel:
     ) -> None:
         if not model:
             raise ValueError("LiteLLMModel needs a model id such as 'openai/gpt-4o-mini'")
+        if timeout is not None and not timeout > 0:  # also refuses NaN
+            raise ValueError(f"timeout must be positive seconds or None, got {timeout!r}")
         self.model = model
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
@@ -129,7 +144,7 @@ class LiteLLMModel:
         while True:
             attempt += 1
             try:
-                raw = await litellm.acompletion(**kwargs)
+                raw = await self._before(self._deadline(), litellm.acompletion(**kwargs))
             except Exception as exc:
                 await self._after_failure(exc, attempt)
                 continue
@@ -140,8 +155,10 @@ class LiteLLMModel:
 
         A failure before the first chunk is retried like in :meth:`generate`;
         once a chunk has been yielded, a failure is raised (a retry would
-        repeat text the caller already has). The last chunks carry the
-        finish reason and the usage.
+        repeat text the caller already has). The first chunk from the
+        provider must come within ``timeout`` seconds of the attempt's start,
+        each next one within ``timeout`` seconds of the one before. The last
+        chunks carry the finish reason and the usage.
         """
         litellm = await _load_litellm()
         kwargs = self._call_kwargs(request, stream=True)
@@ -152,8 +169,14 @@ class LiteLLMModel:
             response: Any = None
             failure: Exception | None = None
             try:
-                response = await litellm.acompletion(**kwargs)
-                async for raw in response:
+                deadline, awaited = self._deadline(), "first chunk"
+                response = await self._before(deadline, litellm.acompletion(**kwargs), awaited)
+                chunks = aiter(response)
+                while True:
+                    raw = await self._before(deadline, anext(chunks, _END), awaited)
+                    if raw is _END:
+                        break
+                    deadline, awaited = self._deadline(), "next chunk"
                     chunk = chunk_from_litellm(raw, self.model)
                     if chunk is not None:
                         yielded += 1
@@ -168,6 +191,24 @@ class LiteLLMModel:
             if yielded:
                 raise self._error(failure, attempt, f"after {yielded} chunks") from failure
             await self._after_failure(failure, attempt)
+
+    def _deadline(self) -> float:
+        """When an attempt (or a stream's wait for its next chunk) starting now times out."""
+        return math.inf if self.timeout is None else anyio.current_time() + self.timeout
+
+    async def _before(self, deadline: float, step: Awaitable[_T], what: str = "answer") -> _T:
+        """Await ``step``; :class:`_AttemptTimedOut` if it has not finished by ``deadline``.
+
+        ``what`` names what did not arrive, for the error message.
+        """
+        with anyio.CancelScope(deadline=deadline) as scope:
+            try:
+                return await step
+            except Exception as exc:
+                if scope.cancel_called:  # cancellation turned into another error on its way out
+                    raise _AttemptTimedOut(f"no {what} within {self.timeout:g} s") from exc
+                raise
+        raise _AttemptTimedOut(f"no {what} within {self.timeout:g} s")
 
     def _call_kwargs(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         """The keyword arguments of ``litellm.acompletion`` for ``request``."""
@@ -234,10 +275,14 @@ async def _load_litellm() -> Any:
 
 
 def _import_litellm() -> None:
+    """Import litellm, configured for adk: no network at import, no telemetry, no MCP hook."""
     global _litellm, _skip_mcp
     if _litellm is not None:
         return
-    # litellm would otherwise fetch its model cost map from the network at import.
+    # Read by litellm at import: unless it is "True", litellm downloads its model cost map
+    # (with retries), which stalls the first call for many seconds on a machine without
+    # internet. adk uses the map bundled with litellm unless the user set the variable
+    # (LITELLM_LOCAL_MODEL_COST_MAP=False opts in to the download; see docs/models.md).
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -262,6 +307,8 @@ def _classify(exc: BaseException) -> tuple[type[ModelError] | None, int | None]:
 
     exceptions = _litellm.exceptions if _litellm is not None else None
     exc = _unwrap(exc)
+    if isinstance(exc, _AttemptTimedOut):
+        return ModelTimeoutError, None
     if not (
         isinstance(exc, openai.OpenAIError | httpx.HTTPError)
         or type(exc).__module__.startswith("litellm")

@@ -465,6 +465,16 @@ def test_messages_in_openai_format() -> None:
     ]
 
 
+def test_lone_surrogates_go_out_as_replacement_characters() -> None:
+    call = ToolCall(id="call_1", name="say", arguments='{"text": "\ud83d"}')
+
+    [sent] = messages_to_openai([Message.assistant("cut \ude00", tool_calls=[call])])
+
+    assert sent["content"] == "cut \ufffd"
+    assert sent["tool_calls"][0]["function"]["arguments"] == '{"text": "\ufffd"}'
+    json.dumps(sent, ensure_ascii=False).encode("utf-8")  # encodable now
+
+
 def test_anthropic_style_cached_tokens_are_read() -> None:
     usage = usage_from({"prompt_tokens": 10, "completion_tokens": 2, "cache_read_input_tokens": 6})
 
@@ -538,6 +548,60 @@ async def test_agent_calls_a_tool_then_answers(server: OpenAIServer, streaming: 
     assert second["messages"][-1]["role"] == "tool"
     assert second["messages"][-1]["tool_call_id"] == call["id"]
     assert bool(second.get("stream")) is streaming
+
+
+@tool
+def echo(text: str) -> str:
+    """Repeat a text.
+
+    Args:
+        text: What to repeat.
+    """
+    return f"echo: {text}"
+
+
+HALVES = "\ud83d\ude00"
+"""U+1F600 as its two UTF-16 surrogates, two code points: what a provider's JSON escapes carry."""
+
+
+def emoji_caller(body: dict[str, Any]) -> Reply:
+    """Call ``echo`` with half an emoji (JSON-escaped once, and twice) and with a cut one."""
+    if body["messages"][-1]["role"] == "tool":
+        return Reply.text("done")
+    return Reply.calls(
+        # The client decodes the server's "\ud83d" into a lone surrogate in the arguments.
+        ScriptedCall("echo", '{"text": "half ' + HALVES[0] + '"}', id="lone"),
+        # Escaped twice: the arguments themselves hold the escape "\ud83d".
+        ScriptedCall("echo", '{"text": "half \\ud83d"}', id="escaped"),
+        # 11 characters a chunk: the first piece ends with the high half, the next starts with
+        # the low half, and each piece's JSON escapes its half alone.
+        ScriptedCall("echo", '{"text": "' + HALVES + '"}', id="split"),
+        chunk_chars=11,
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_surrogates_in_tool_arguments_do_not_end_the_run(
+    server: OpenAIServer, streaming: bool
+) -> None:
+    server.handler = emoji_caller
+    agent = ChatModelAgent("echoer", model=make_model(server), tools=[echo])
+
+    events = [event async for event in Runner(agent, streaming=streaming).query("smile")]
+
+    assert [event.error for event in events if event.error is not None] == []
+    results = {
+        m.tool_call_id: m.content for m in (e.message for e in events) if m and m.role == "tool"
+    }
+    assert results["lone"] == "echo: half \ufffd"  # the reply's text was repaired on arrival
+    assert results["escaped"].startswith("Error: the arguments of tool 'echo'")
+    assert "escape of a lone UTF-16 surrogate" in results["escaped"]
+    assert results["split"] == "echo: \U0001f600"
+    assert len(server.requests) == 2
+    # The broken call goes back to the model encodable, its lone surrogate as U+FFFD.
+    sent = server.requests[1]["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert sent == '{"text": "half \ufffd"}'
 
 
 # -- import cost ---------------------------------------------------------------------------------
