@@ -10,8 +10,8 @@ What it shows
 - Transfer to the parent: each specialist may hand the conversation back to the
   router (the agent it sits under). Billing answers its half of the question and
   transfers back; the router then sends the rest to tech support.
-- Run paths grow with every transfer: router, router/billing,
-  router/billing/router, router/billing/router/tech_support.
+- Run paths follow the hand-offs: router, router/billing, back to router (a
+  return cuts the path back), then router/tech_support.
 
 How to run it
     python cookbook/router.py                                  # offline, ScriptedModel
@@ -197,8 +197,7 @@ async def main() -> None:
         assert paths == [
             "router",
             "router/billing",
-            "router/billing/router",
-            "router/billing/router/tech_support",
+            "router/tech_support",
         ], paths
 
 

@@ -122,9 +122,26 @@ async def run_agent(
                 ),
             )
             return
-        current_ctx = current_ctx.child(dest.name)
+        current_ctx = _destination_context(ctx, current_ctx, dest.name)
         current_input = AgentInput(messages=input_messages(current_ctx, dest.name))
         current = dest
+
+
+def _destination_context(unit_ctx: RunContext, sender_ctx: RunContext, dest: str) -> RunContext:
+    """The context a transfer's destination runs with.
+
+    A transfer to an agent already on this chain's run path is a return: the
+    path is cut back to it (``router/billing`` back to ``router`` is
+    ``router``). Any other destination is appended (``router/tech``). So a
+    run path names the agents that handed the conversation down to the
+    emitter, and back-and-forth does not make it grow.
+    """
+    path = sender_ctx.run_path
+    first = len(unit_ctx.run_path) - 1  # the chain's first agent; above it is not ours
+    for position in range(len(path) - 1, first - 1, -1):
+        if path[position] == dest:
+            return sender_ctx.back_to(len(path) - 1 - position)
+    return sender_ctx.child(dest)
 
 
 def _failure(

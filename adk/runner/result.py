@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from adk.events import AgentEvent, ErrorInfo, InterruptInfo
 from adk.messages import Message, Usage
-from adk.serving.metrics import RunServingStats
 
 if TYPE_CHECKING:
     from adk.serving.layer import ServingLayer
+    from adk.serving.metrics import RunServingStats
 
 
 class RunResult:
@@ -89,6 +89,8 @@ class RunResult:
         served.
         """
         if self._serving is None:
+            from adk.serving.metrics import RunServingStats
+
             return RunServingStats(self.run_id, ())
         return self._serving.run_stats(self.run_id)
 

@@ -1,40 +1,78 @@
-"""The serving layer: the one door every model call goes through."""
+"""The serving layer: the one door every model call goes through.
 
-from adk.serving.cache import CacheDecision, CacheEvent, CachePolicy, MemoryPolicy
-from adk.serving.config import Backend, Cost
-from adk.serving.flushing import FlushRecord
-from adk.serving.layer import ServingLayer
-from adk.serving.metrics import CallMetrics, RunServingStats, ServingSummary
-from adk.serving.replica import Replica
-from adk.serving.routing import (
-    LeastLoaded,
-    PrefixAware,
-    RoundRobin,
-    RouteRequest,
-    RoutingPolicy,
-    SessionAffinity,
-)
-from adk.serving.scheduler import BackendUnavailableError, QueueFullError
+Names are loaded on first use, so that importing one of them (the Runner
+imports :class:`ServingLayer`) does not import the routing, caching and
+engine machinery a model-object-only app never needs.
+"""
 
-__all__ = [
-    "Backend",
-    "BackendUnavailableError",
-    "CacheDecision",
-    "CacheEvent",
-    "CachePolicy",
-    "CallMetrics",
-    "Cost",
-    "FlushRecord",
-    "LeastLoaded",
-    "MemoryPolicy",
-    "PrefixAware",
-    "QueueFullError",
-    "Replica",
-    "RoundRobin",
-    "RouteRequest",
-    "RoutingPolicy",
-    "RunServingStats",
-    "ServingLayer",
-    "ServingSummary",
-    "SessionAffinity",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "CacheDecision": "adk.serving.cache",
+    "CacheEvent": "adk.serving.cache",
+    "CachePolicy": "adk.serving.cache",
+    "MemoryPolicy": "adk.serving.cache",
+    "Backend": "adk.serving.config",
+    "Cost": "adk.serving.config",
+    "FlushRecord": "adk.serving.flushing",
+    "ServingLayer": "adk.serving.layer",
+    "CallMetrics": "adk.serving.metrics",
+    "RunServingStats": "adk.serving.metrics",
+    "ServingSummary": "adk.serving.metrics",
+    "Replica": "adk.serving.replica",
+    "LeastLoaded": "adk.serving.routing",
+    "PrefixAware": "adk.serving.routing",
+    "RoundRobin": "adk.serving.routing",
+    "RouteRequest": "adk.serving.routing",
+    "RoutingPolicy": "adk.serving.routing",
+    "SessionAffinity": "adk.serving.routing",
+    "BackendUnavailableError": "adk.serving.scheduler",
+    "QueueFullError": "adk.serving.scheduler",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from adk.serving.cache import (
+        CacheDecision as CacheDecision,
+        CacheEvent as CacheEvent,
+        CachePolicy as CachePolicy,
+        MemoryPolicy as MemoryPolicy,
+    )
+    from adk.serving.config import Backend as Backend, Cost as Cost
+    from adk.serving.flushing import FlushRecord as FlushRecord
+    from adk.serving.layer import ServingLayer as ServingLayer
+    from adk.serving.metrics import (
+        CallMetrics as CallMetrics,
+        RunServingStats as RunServingStats,
+        ServingSummary as ServingSummary,
+    )
+    from adk.serving.replica import Replica as Replica
+    from adk.serving.routing import (
+        LeastLoaded as LeastLoaded,
+        PrefixAware as PrefixAware,
+        RoundRobin as RoundRobin,
+        RouteRequest as RouteRequest,
+        RoutingPolicy as RoutingPolicy,
+        SessionAffinity as SessionAffinity,
+    )
+    from adk.serving.scheduler import (
+        BackendUnavailableError as BackendUnavailableError,
+        QueueFullError as QueueFullError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adk.serving' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -19,7 +19,10 @@ before. For a backend, each call is:
 5. measured: queue wait, TTFT, TPOT, tokens, cost, cache decision.
 
 The layer holds configuration, the record of contexts and the metrics; each
-call is carried out by a :class:`~adk.serving.dispatch.Dispatcher`.
+call is carried out by a :class:`~adk.serving.dispatch.Dispatcher`. That
+machinery is built (and its modules imported) when the first backend is
+added or named: a layer that only ever calls model objects, the default,
+costs an import of this module and nothing more.
 """
 
 from __future__ import annotations
@@ -28,25 +31,48 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 
-from adk.errors import (
-    ConfigurationError,
-)
+from adk.errors import ConfigurationError
 from adk.models.base import ChatModel, ModelChunk, ModelRequest, ModelResponse
-from adk.serving.cache import CachePolicy
-from adk.serving.config import Backend
-from adk.serving.contexts import ContextTracker
-from adk.serving.dispatch import Dispatcher
-from adk.serving.engines import EngineClient
-from adk.serving.flushing import CacheKeeper
-from adk.serving.metrics import CallMetrics, RunServingStats, ServingSummary
-from adk.serving.replica import Replica
-from adk.serving.routing import RoutingPolicy
-from adk.serving.runtime import BackendRuntime
+
+if TYPE_CHECKING:
+    from adk.serving.cache import CachePolicy
+    from adk.serving.config import Backend
+    from adk.serving.contexts import ContextTracker
+    from adk.serving.dispatch import Dispatcher
+    from adk.serving.engines import EngineClient
+    from adk.serving.flushing import CacheKeeper, FlushRecord
+    from adk.serving.metrics import CallMetrics, RunServingStats, ServingSummary
+    from adk.serving.replica import Replica
+    from adk.serving.routing import RoutingPolicy
+    from adk.serving.runtime import BackendRuntime
 
 logger = logging.getLogger("adk.serving")
 
-CallListener = Callable[[CallMetrics], None]
+CallListener = Callable[["CallMetrics"], None]
+
+
+class _Machinery:
+    """What serving backends needs: the context record, engine client, cache keeper, dispatcher."""
+
+    __slots__ = ("contexts", "dispatcher", "engines", "keeper")
+
+    def __init__(self, layer: ServingLayer, stable_prefixes: bool) -> None:
+        from adk.serving.contexts import ContextTracker
+        from adk.serving.dispatch import Dispatcher
+        from adk.serving.engines import EngineClient
+        from adk.serving.flushing import CacheKeeper
+
+        policy = layer.cache_policy
+        self.contexts: ContextTracker = ContextTracker(policy)
+        self.engines: EngineClient = EngineClient()
+        self.keeper: CacheKeeper = CacheKeeper(
+            self.engines, self.contexts, policy, layer._runtimes
+        )
+        self.dispatcher: Dispatcher = Dispatcher(
+            self.contexts, self.keeper, self.engines, layer._record, stable_prefixes
+        )
 
 
 class ServingLayer:
@@ -73,31 +99,48 @@ class ServingLayer:
         keep_calls: int = 100_000,
     ) -> None:
         self.routing = routing if routing is not None else "prefix_aware"
-        self.cache_policy = cache if cache is not None else CachePolicy()
+        self._cache_policy = cache
+        self._stable_prefixes = stable_prefixes
+        self._machinery: _Machinery | None = None
         self._runtimes: dict[str, BackendRuntime] = {}
-        self._named: dict[str, ChatModel] = {}
-        for backend in backends:
-            self.add_backend(backend)
         self._listeners: list[CallListener] = (
             [] if on_call is None else [on_call] if callable(on_call) else list(on_call)
         )
-        self._contexts = ContextTracker(self.cache_policy)
-        self._engines = EngineClient()
         self._calls: deque[CallMetrics] = deque(maxlen=keep_calls)
         self._by_run: OrderedDict[str, list[CallMetrics]] = OrderedDict()
-        self._keeper = CacheKeeper(self._engines, self._contexts, self.cache_policy, self._runtimes)
-        self._dispatcher = Dispatcher(
-            self._contexts, self._keeper, self._engines, self._record, stable_prefixes
-        )
-        self.flushes = self._keeper.records
+        for backend in backends:
+            self.add_backend(backend)
+
+    @property
+    def cache_policy(self) -> CachePolicy:
+        """The workflow cache policy (the default one unless one was given)."""
+        if self._cache_policy is None:
+            from adk.serving.cache import CachePolicy
+
+            self._cache_policy = CachePolicy()
+        return self._cache_policy
+
+    @property
+    def _parts(self) -> _Machinery:
+        machinery = self._machinery
+        if machinery is None:
+            machinery = self._machinery = _Machinery(self, self._stable_prefixes)
+        return machinery
+
+    @property
+    def flushes(self) -> deque[FlushRecord]:
         """Recent flush decisions (:class:`FlushRecord`), newest last."""
+        return self._parts.keeper.records
 
     # -- configuration ---------------------------------------------------------------------------
 
     def add_backend(self, backend: Backend) -> None:
         """Register ``backend`` under its name."""
+        from adk.serving.runtime import BackendRuntime
+
         if backend.name in self._runtimes:
             raise ConfigurationError(f"two backends are named {backend.name!r}")
+        self._parts  # noqa: B018 - a layer with backends has its machinery from the start
         self._runtimes[backend.name] = BackendRuntime(backend, self.routing)
 
     def add_listener(self, listener: CallListener) -> None:
@@ -132,9 +175,13 @@ class ServingLayer:
     def _runtime(self, name: str) -> BackendRuntime:
         runtime = self._runtimes.get(name)
         if runtime is None:
+            from adk.serving.config import Backend
+
             # A bare litellm model id: an implicit backend with no limits of its own.
-            backend = Backend(name=name, model=name, kind="litellm", max_concurrency=1_000_000)
-            runtime = self._runtimes[name] = BackendRuntime(backend, self.routing)
+            self.add_backend(
+                Backend(name=name, model=name, kind="litellm", max_concurrency=1_000_000)
+            )
+            runtime = self._runtimes[name]
         return runtime
 
     def resolve(self, model: ChatModel | str) -> ChatModel:
@@ -151,7 +198,7 @@ class ServingLayer:
             return await model.generate(request)
         response: ModelResponse | None = None
         async with aclosing(
-            self._dispatcher.call(self._runtime(model), request, streaming=False)
+            self._parts.dispatcher.call(self._runtime(model), request, streaming=False)
         ) as items:
             async for item in items:
                 assert isinstance(item, ModelResponse)
@@ -170,7 +217,7 @@ class ServingLayer:
     ) -> AsyncIterator[ModelChunk]:
         # aclosing: a consumer that stops early must free the replica's slot now, not
         # whenever the garbage collector finalises the abandoned generators.
-        async with aclosing(self._dispatcher.call(runtime, request, streaming=True)) as items:
+        async with aclosing(self._parts.dispatcher.call(runtime, request, streaming=True)) as items:
             async for item in items:
                 assert isinstance(item, ModelChunk)
                 yield item
@@ -199,8 +246,9 @@ class ServingLayer:
         """
         if status == "paused" or not self._runtimes:
             return
-        decided = self._contexts.finish_run(run_id)
-        await self._keeper.flush_all([(c, d) for c, d in decided if d.action == "flush"])
+        parts = self._parts
+        decided = parts.contexts.finish_run(run_id)
+        await parts.keeper.flush_all([(c, d) for c, d in decided if d.action == "flush"])
 
     # -- health and engine metrics ---------------------------------------------------------------
 
@@ -211,7 +259,7 @@ class ServingLayer:
             for replica in runtime.replicas:
                 if replica.endpoint is None:
                     continue
-                if await self._engines.probe(runtime.spec, replica.endpoint):
+                if await self._parts.engines.probe(runtime.spec, replica.endpoint):
                     if replica.health == "unavailable":
                         replica.succeeded()
                         runtime.queue.wake()
@@ -228,19 +276,23 @@ class ServingLayer:
             if replica.endpoint is None:
                 found[replica.label] = None
                 continue
-            found[replica.label] = await self._engines.metrics(runtime.spec, replica.endpoint)
-            replica.kv_usage = await self._engines.kv_usage(runtime.spec, replica.endpoint)
+            found[replica.label] = await self._parts.engines.metrics(runtime.spec, replica.endpoint)
+            replica.kv_usage = await self._parts.engines.kv_usage(runtime.spec, replica.endpoint)
         return found
 
     # -- metrics ---------------------------------------------------------------------------------
 
     def run_stats(self, run_id: str) -> RunServingStats:
         """The calls of run ``run_id`` this layer served (empty if none or forgotten)."""
+        from adk.serving.metrics import RunServingStats
+
         return RunServingStats(run_id, tuple(self._by_run.get(run_id, ())))
 
     def summary(self, backend: str | None = None, replica: str | None = None) -> ServingSummary:
         """Aggregates over recent calls: of everything, one backend, or one replica of it
         (``replica`` is its label: the URL)."""
+        from adk.serving.metrics import ServingSummary
+
         if backend is None:
             return ServingSummary.of(self._calls)
         labels = [r.label for r in self._known(backend).replicas]
@@ -264,8 +316,10 @@ class ServingLayer:
         """Forget recorded calls and flushes (the caches and routing record stay)."""
         self._calls.clear()
         self._by_run.clear()
-        self.flushes.clear()
+        if self._machinery is not None:
+            self._machinery.keeper.records.clear()
 
     async def aclose(self) -> None:
         """Close the layer's HTTP client for engine probes and flushes."""
-        await self._engines.aclose()
+        if self._machinery is not None:
+            await self._machinery.engines.aclose()

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adk.events import InterruptInfo
-from adk.serving.layer import ServingLayer
 from adk.state.addressing import (
     agent_interrupt_id,
     invocation_key,
@@ -25,6 +24,7 @@ from adk.state.journal import RunJournal, record_session_write
 if TYPE_CHECKING:
     from adk.events import AgentEvent
     from adk.messages import Message
+    from adk.serving.layer import ServingLayer
 
 HistoryRewriterFn = Callable[[Sequence[Any], str], "list[Message]"]
 """A history rewriter as the run state sees it (``adk.HistoryRewriter`` is the typed name)."""
@@ -167,11 +167,15 @@ class RunContext:
         writes that very mapping. ``agent_options`` maps an agent name (or
         ``"*"`` for every agent) to options for that agent.
         """
+        if serving is None:
+            from adk.serving.layer import ServingLayer
+
+            serving = ServingLayer()
         shared = _RunShared(
             run_id=run_id or new_run_id(),
             session_id=session_id or "",
             values=session_values if session_values is not None else {},
-            serving=serving if serving is not None else ServingLayer(),
+            serving=serving,
             streaming=streaming,
             agent_options=agent_options or {},
             settings=settings or _DEFAULT_SETTINGS,
@@ -184,6 +188,19 @@ class RunContext:
     def child(self, agent_name: str) -> RunContext:
         """The context for ``agent_name`` running under this context's agent."""
         return RunContext(self._shared, (*self.run_path, agent_name), (*self.address, agent_name))
+
+    def back_to(self, depth: int) -> RunContext:
+        """The context of an agent ``depth`` levels up this context's run path, entered anew.
+
+        A transfer back to an agent on the path returns there: the path is cut
+        back instead of growing (its new invocation gets its own address when
+        it is entered).
+        """
+        path = self.run_path[: len(self.run_path) - depth]
+        # The agent's own name as the last segment (not ``name@n`` of an earlier
+        # invocation): entering counts its invocations at that place, so each gets its own.
+        address = (*self.address[: len(self.address) - depth - 1], path[-1])
+        return RunContext(self._shared, path, address)
 
     def sub_run(
         self,
@@ -224,7 +241,10 @@ class RunContext:
         """
         occurrence = self._shared.journal.occurrence(self.invocation)
         if occurrence:
-            self.address = (*self.address[:-1], occurrence_segment(name, occurrence))
+            # Built on the segment as it is (``body@1`` again becomes ``body@1@1``), so a
+            # repeat never takes the address of another invocation.
+            segment = occurrence_segment(self.address[-1], occurrence)
+            self.address = (*self.address[:-1], segment)
             self.invocation = invocation_key(self.address)
 
     def model_call_key(self, iteration: int) -> str:
