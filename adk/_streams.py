@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Generic, TypeVar
 
 import anyio
@@ -80,8 +81,11 @@ async def merged(producers: Sequence[Producer[T]]) -> AsyncGenerator[T, None]:
     cancel the others.
     """
     if not _on_asyncio():
-        async for item in _merged_portable(producers):
-            yield item
+        # Closed explicitly: left to the garbage collector, a generator suspended inside
+        # a task group corrupts trio's cancel-scope stack.
+        async with aclosing(_merged_portable(producers)) as portable:
+            async for item in portable:
+                yield item
         return
     channel: _Handoff[T] = _Handoff(len(producers))
 

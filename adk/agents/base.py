@@ -71,6 +71,14 @@ class BaseAgent(ABC):
     """True for workflow agents (Sequential/Parallel/Loop): children cannot transfer to them."""
 
     def __init__(self, name: str, description: str = "") -> None:
+        """Check and set the name and description (``TypeError`` if not strings)."""
+        if not isinstance(name, str):
+            raise TypeError(f"agent name must be a str, got {type(name).__name__} {name!r}")
+        if not isinstance(description, str):
+            raise TypeError(
+                f"agent {name!r}: description must be a str, "
+                f"got {type(description).__name__} {description!r}"
+            )
         self.name = check_agent_name(name)
         self.description = description
 

@@ -32,10 +32,12 @@ class AgentTree:
     __slots__ = ("_agents", "_parents", "root")
 
     def __init__(self, root: Agent) -> None:
+        """Walk the tree from ``root``: ``ConfigurationError`` on a name clash or a cycle."""
         self.root = root
         self._agents: dict[str, Agent] = {}
         self._parents: dict[str, Agent] = {}
         self._walk(root, None)
+        _check_no_cycle(list(self._agents.values()))
 
     def _walk(self, agent: Agent, parent: Agent | None) -> None:
         known = self._agents.get(agent.name)
@@ -66,6 +68,53 @@ class AgentTree:
 
     def __contains__(self, name: object) -> bool:
         return name in self._agents
+
+
+def _check_no_cycle(agents: list[Agent]) -> None:
+    """Raise if an agent is its own sub-agent, or if workflow agents contain each other in a ring.
+
+    A workflow agent runs its children nested in its own run, so a workflow
+    child that is also its ancestor would nest forever (a ``RecursionError``
+    at run time). Only workflow-to-workflow links can form such a ring: the
+    sub-agents of other agents are transfer targets, and a transfer back up
+    (to an agent already in the tree) is a hand-off bounded by
+    ``max_transfers``, not nesting.
+    """
+    for agent in agents:
+        if any(child is agent for child in sub_agents_of(agent)):
+            raise ConfigurationError(
+                f"agent {agent.name!r} is its own sub-agent; remove it from its sub_agents"
+            )
+    done: set[int] = set()
+    for agent in agents:
+        ring = _workflow_ring(agent, [], done) if is_workflow(agent) else None
+        if ring is not None:
+            raise ConfigurationError(
+                f"workflow agents form a cycle: {' -> '.join(a.name for a in ring)}; a workflow "
+                "agent must not contain itself, even through other workflow agents (its run "
+                "would never end). To go back to an earlier agent, transfer to it instead."
+            )
+
+
+def _workflow_ring(agent: Agent, path: list[Agent], done: set[int]) -> list[Agent] | None:
+    """A ring of workflow agents through ``agent`` (depth-first from it), or None.
+
+    ``path`` holds the workflow agents being explored, ``done`` those known to
+    lead to no ring.
+    """
+    if id(agent) in done:
+        return None
+    for index, ancestor in enumerate(path):
+        if ancestor is agent:
+            return [*path[index:], agent]
+    path.append(agent)
+    for child in sub_agents_of(agent):
+        ring = _workflow_ring(child, path, done) if is_workflow(child) else None
+        if ring is not None:
+            return ring
+    path.pop()
+    done.add(id(agent))
+    return None
 
 
 def tree_of(ctx: RunContext, root: Agent) -> AgentTree:

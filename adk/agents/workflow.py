@@ -21,6 +21,14 @@ from adk.state.context import RunContext
 
 
 def _check_children(name: str, sub_agents: Iterable[Agent]) -> tuple[Agent, ...]:
+    """The children of workflow agent ``name``, checked: agents, distinct names, not ``name``."""
+    if isinstance(sub_agents, Agent | str) or not isinstance(sub_agents, Iterable):
+        given = f"{type(sub_agents).__name__} {sub_agents!r}"
+        if isinstance(sub_agents, Agent):
+            given = f"a single agent {sub_agents.name!r}; write [{sub_agents.name}]"
+        raise TypeError(
+            f"workflow agent {name!r}: sub_agents must be a list of agents, got {given}"
+        )
     children = tuple(sub_agents)
     if not children:
         raise ConfigurationError(f"workflow agent {name!r} needs at least one sub-agent")
@@ -31,6 +39,11 @@ def _check_children(name: str, sub_agents: Iterable[Agent]) -> tuple[Agent, ...]
         if child.name in seen:
             raise ConfigurationError(
                 f"workflow agent {name!r} has two sub-agents named {child.name!r}"
+            )
+        if child.name == name:
+            raise ConfigurationError(
+                f"workflow agent {name!r} has a sub-agent named like itself; "
+                "agent names must be unique within a tree"
             )
         seen.add(child.name)
     return children
@@ -122,8 +135,16 @@ class LoopAgent(BaseAgent):
         description: str = "",
     ) -> None:
         super().__init__(name, description)
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
+            raise TypeError(
+                f"loop agent {name!r}: max_iterations must be an int, "
+                f"got {type(max_iterations).__name__} {max_iterations!r} (0: no limit)"
+            )
         if max_iterations < 0:
-            raise ConfigurationError(f"loop agent {name!r}: max_iterations must be >= 0")
+            raise ConfigurationError(
+                f"loop agent {name!r}: max_iterations must be >= 0 (0: no limit), "
+                f"got {max_iterations}"
+            )
         self.sub_agents = _check_children(name, sub_agents)
         self.max_iterations = max_iterations
 

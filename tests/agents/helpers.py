@@ -81,3 +81,21 @@ def trace(events: list[AgentEvent]) -> list[str]:
                 parts.append(f"<break done={b.done} at={b.current_iterations}>")
         out.append(f"{path} {' '.join(parts)}")
     return out
+
+
+def live_tasks() -> int:
+    """How many tasks the running event loop has (asyncio or trio): a leak check."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        def count(task: trio.lowlevel.Task) -> int:
+            return 1 + sum(
+                count(child) for nursery in task.child_nurseries for child in nursery.child_tasks
+            )
+
+        return count(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
+    import asyncio
+
+    return len(asyncio.all_tasks())

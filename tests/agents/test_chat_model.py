@@ -92,7 +92,10 @@ async def test_request_carries_who_is_asking_and_everything_needed() -> None:
 
 async def test_agent_options_override_model_params_for_the_named_agent_only() -> None:
     model = ScriptedModel(["a", "b"])
-    agent = ChatModelAgent("writer", model=model, model_params={"temperature": 0.1, "top_p": 1})
+    other = ChatModelAgent("other", model=ScriptedModel([]))
+    agent = ChatModelAgent(
+        "writer", model=model, model_params={"temperature": 0.1, "top_p": 1}, sub_agents=[other]
+    )
     runner = Runner(agent)
     await runner.invoke("x", agent_options={"writer": {"model_params": {"temperature": 0.7}}})
     await runner.invoke("x", agent_options={"other": {"model_params": {"temperature": 0.9}}})

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from adk import (
     ScriptedModel,
     SequentialAgent,
 )
-from tests.agents.helpers import Custom, Say, events_of, trace
+from tests.agents.helpers import Custom, Say, events_of, live_tasks, trace
 
 pytestmark = pytest.mark.anyio
 
@@ -301,12 +300,12 @@ async def test_cancelling_a_run_cancels_every_branch_and_leaves_no_task_behind()
             cleaned.append(self.name)
 
     runner = Runner(ParallelAgent("p", [Custom(f"b{i}", slow) for i in range(5)]))
-    before = len(asyncio.all_tasks())
+    before = live_tasks()
     with anyio.move_on_after(0.2) as scope:
         await runner.invoke("go")
     assert scope.cancelled_caught
     assert sorted(started) == sorted(cleaned) == [f"b{i}" for i in range(5)]
-    assert len(asyncio.all_tasks()) == before
+    assert live_tasks() == before
     # the runner and agents are reusable after a cancelled run
     quick = Runner(ParallelAgent("p", [Say("x"), Say("y")]))
     assert len((await quick.invoke("go")).events) == 2

@@ -1,0 +1,126 @@
+"""One turn of a ChatModelAgent: its settings, its toolset, and how its results are delivered.
+
+Kept apart from the agent class so that ``ChatModelAgent.run`` reads as its
+steps; the pieces here are what those steps share.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adk.errors import ConfigurationError
+from adk.messages import Message, repair_message
+from adk.state.context import RunContext
+from adk.tools.base import Tool
+from adk.tools.execution import ToolOutcome
+from adk.tools.toolbox import Toolbox
+
+if TYPE_CHECKING:
+    from adk.agents.chat_model import ChatModelAgent
+
+
+def one_transfer(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
+    """Carry out only the first transfer of a response; tell the model the others were not."""
+    if len(outcomes) < 2:
+        return outcomes
+    chosen: str | None = None
+    for outcome in outcomes:
+        for action in outcome.actions:
+            target = action.transfer_to_agent
+            if target is None:
+                continue
+            if chosen is None:
+                chosen = target.dest
+                continue
+            outcome.actions = [a for a in outcome.actions if a.transfer_to_agent is None]
+            outcome.failed = True
+            outcome.message = outcome.message.model_copy(
+                update={
+                    "content": f"Error: not transferred to {target.dest!r}: this response "
+                    f"already transfers to {chosen!r} (one transfer per response)"
+                }
+            )
+            break
+    return outcomes
+
+
+def is_ascii(message: Message) -> bool:
+    """True when the message's text and tool calls are ASCII (nothing can need repair)."""
+    if not message.content.isascii():
+        return False
+    for call in message.tool_calls:
+        if not (call.arguments.isascii() and call.name.isascii() and call.id.isascii()):
+            return False
+    return True
+
+
+def ending_last(outcomes: list[ToolOutcome], ending: ToolOutcome | None) -> list[ToolOutcome]:
+    """The outcomes with the one that ends the turn delivered last.
+
+    Its message is the turn's answer (``RunResult.text``, an agent tool's
+    result), so it must be the last event of the turn. An outcome replayed
+    from before a pause keeps its place: the caller already has it there.
+    """
+    if ending is None or outcomes[-1] is ending or ending.replayed_seq is not None:
+        return outcomes
+    return [*(outcome for outcome in outcomes if outcome is not ending), ending]
+
+
+async def journaled_reply(turn: Turn, key: str, reply: Message) -> Message:
+    """Journal a model's reply (with lone surrogates repaired) before the run goes on."""
+    if not is_ascii(reply):
+        reply = repair_message(reply)
+    journal = turn.journal
+    journal.note_model(key, reply)
+    if journal.step:
+        await journal.flush()
+    return reply
+
+
+class Toolset(Toolbox):
+    """The toolbox of one agent in one tree position, with its transfer instruction."""
+
+    __slots__ = ("instruction",)
+
+    def __init__(self, tools: dict[str, Tool], instruction: str) -> None:
+        super().__init__(tools)
+        self.instruction = instruction
+
+
+class Turn:
+    """One turn of one agent: settings resolved once, the conversation grown per model call."""
+
+    __slots__ = (
+        "cache",
+        "ctx",
+        "journal",
+        "max_iterations",
+        "messages",
+        "params",
+        "priority",
+        "raise_errors",
+        "reply",
+        "toolset",
+    )
+
+    def __init__(
+        self, agent: ChatModelAgent, ctx: RunContext, toolset: Toolset, messages: list[Message]
+    ) -> None:
+        self.ctx = ctx
+        self.journal = ctx.journal
+        self.toolset = toolset
+        self.messages = messages
+        self.raise_errors = agent.tool_errors == "raise"
+        self.reply: Message | None = None
+        options = ctx.options_for(agent.name)
+        params = agent.model_params
+        if options.get("model_params"):
+            params = {**params, **options["model_params"]}
+        self.params = params
+        self.max_iterations = int(options.get("max_iterations", agent.max_iterations))
+        self.priority = int(options.get("priority", agent.priority))
+        self.cache = str(options.get("cache", agent.cache))
+        if self.max_iterations < 1:
+            raise ConfigurationError(
+                f"agent {agent.name!r}: max_iterations from run options must be at least 1"
+            )
