@@ -19,6 +19,15 @@ from adk.state.stores.base import CheckpointStore
 REDIS_URL = os.environ.get("ADK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get("ADK_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
+# The tests of tests/runner run on anyio's asyncio and trio backends; the Redis and PostgreSQL
+# drivers (redis-py, psycopg) run on asyncio only, so their stores are tested there only.
+ASYNCIO_ONLY = frozenset({"redis", "postgres"})
+STORE_BACKENDS = [
+    pytest.param((kind, backend), id=f"{kind}-{backend}")
+    for kind in STORE_KINDS
+    for backend in ("asyncio", "trio")
+    if backend == "asyncio" or kind not in ASYNCIO_ONLY
+]
 
 
 def service_unavailable(what: str, exc: BaseException) -> None:
@@ -56,10 +65,12 @@ async def dispose(store: CheckpointStore) -> None:
     if isinstance(store, RedisStore):
         for ns in await store.namespaces():
             await store.delete(ns)
-    if isinstance(store, PostgresStore):
-        conn = await store._connection()
-        await conn.execute(f"DROP TABLE IF EXISTS {store.table}")
     await store.close()
+    if isinstance(store, PostgresStore):  # a connection of its own: the store is closed
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
+            await conn.execute(f"DROP TABLE IF EXISTS {store.table}")
 
 
 StoreFactory = Callable[[], AsyncIterator[CheckpointStore]]

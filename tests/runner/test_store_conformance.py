@@ -9,14 +9,27 @@ import anyio
 import pytest
 
 from adk.state.stores.base import CheckpointStore
-from tests.runner.stores import STORE_KINDS, dispose, open_test_store
+from tests.runner.stores import STORE_BACKENDS, dispose, open_test_store
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=STORE_KINDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    opened = await open_test_store(request.param, tmp_path)
+@pytest.fixture(params=STORE_BACKENDS)
+def kind_and_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    param: tuple[str, str] = request.param
+    return param
+
+
+@pytest.fixture
+def anyio_backend(kind_and_backend: tuple[str, str]) -> str:
+    return kind_and_backend[1]
+
+
+@pytest.fixture
+async def store(
+    kind_and_backend: tuple[str, str], tmp_path: Path
+) -> AsyncIterator[CheckpointStore]:
+    opened = await open_test_store(kind_and_backend[0], tmp_path)
     try:
         yield opened
     finally:

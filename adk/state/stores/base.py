@@ -8,8 +8,78 @@ be atomic across processes, since it is what makes a resume single-shot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from adk.errors import AdkError
+
+
+class StoreUnavailable(AdkError):
+    """The checkpoint store cannot be reached, so the operation did not complete.
+
+    Raised for connection-level failures only: the server refused or reset
+    the connection, a connect or reply timed out, no pooled connection came
+    free within the pool timeout, or (SQLite) the file cannot be opened or
+    stayed locked past the store's timeout. It is a type of its own so that
+    callers (the Runner, an application's retry or alerting code) can tell
+    "the store is down, try again later" from a bug or corrupted data without
+    importing the optional drivers' exception types. The driver's error is
+    chained as ``__cause__``. The outcome of a write that fails this way is
+    unknown: it may or may not have been applied.
+
+    Attributes: ``kind`` (``"redis"``, ``"postgres"``, ``"sqlite"``),
+    ``address`` (the URL, DSN or path, never with its password),
+    ``operation`` (``"get"``, ``"put_many"``..., or ``"open"``) and
+    ``reason`` (the driver's message).
+    """
+
+    def __init__(self, kind: str, address: str, operation: str, reason: str) -> None:
+        self.kind = kind
+        self.address = address
+        self.operation = operation
+        self.reason = reason
+        where = f"{kind} checkpoint store at {address}"
+        super().__init__(f"{where} is unavailable ({operation}): {reason}")
+
+    def __reduce__(self) -> tuple[type[StoreUnavailable], tuple[str, str, str, str]]:
+        return type(self), (self.kind, self.address, self.operation, self.reason)
+
+
+_KEYWORD_PASSWORD = re.compile(r"\s*\bpassword\s*=\s*(?:'(?:\\.|[^'\\])*'|\S*)")
+
+
+def redact_address(address: str) -> str:
+    """``address`` (a URL or a libpq ``key=value`` DSN) without its password.
+
+    Store errors and logs name the server they failed to reach; this keeps
+    the credentials out of them.
+    """
+    if "://" not in address:
+        return _KEYWORD_PASSWORD.sub("", address).strip()
+    parts = urlsplit(address)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at:
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{hostport}" if user else hostport
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, v) for k, v in pairs if k.lower() != "password"])
+    if (netloc, query) == (parts.netloc, parts.query):
+        return address
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def failure_reason(exc: BaseException, *secrets: str | None) -> str:
+    """A one-line description of a driver error, with any of ``secrets`` masked."""
+    text = " ".join(str(exc).split()) or "no detail"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return f"{type(exc).__name__}: {text}"
 
 
 @runtime_checkable

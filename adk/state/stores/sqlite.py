@@ -5,13 +5,21 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import anyio.to_thread
 
+from adk.errors import ConfigurationError
+from adk.state.stores.base import StoreUnavailable, failure_reason
+
 T = TypeVar("T")
+
+# Primary result codes of failures of the file or the machine rather than of the query:
+# SQLITE_PERM, BUSY (locked past the timeout), LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+_UNAVAILABLE_CODES = frozenset({3, 5, 6, 8, 10, 13, 14})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS adk_records (
@@ -36,14 +44,30 @@ class SQLiteStore:
     The file is opened in WAL mode (readers never block the writer) with
     ``synchronous=NORMAL``: a committed record survives a process crash.
     Operations run in a worker thread so the event loop never blocks.
+
+    The file is opened (and the table created) at construction, so a bad path
+    fails at once: a missing directory raises ``ConfigurationError`` (SQLite
+    creates the file, not its directory), a file that cannot be opened raises
+    ``StoreUnavailable``. ``timeout`` is how long a write waits for another
+    process's lock before raising ``StoreUnavailable``.
     """
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+            raise ConfigurationError(
+                f"SQLiteStore timeout must be a number of seconds >= 0, got {timeout!r}"
+            )
         self.path = str(path)
+        folder = Path(self.path).parent
+        if self.path != ":memory:" and not folder.is_dir():
+            raise ConfigurationError(
+                f"SQLiteStore path {self.path!r}: directory does not exist: {str(folder)!r}"
+                " (SQLite creates the database file, not its directory)"
+            )
         self._timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
-        with self._lock:
+        with self._lock, self._guard("open"):
             conn = self._connection()
             conn.execute(_SCHEMA)
 
@@ -51,16 +75,32 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        """Turn SQLite's "cannot open / locked / I/O error" failures into StoreUnavailable."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code is None or code & 0xFF not in _UNAVAILABLE_CODES:
+                raise
+            raise StoreUnavailable("sqlite", self.path, operation, failure_reason(exc)) from exc
+
+    async def _run(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         def work() -> T:
             return fn(self._connection())
 
-        return await anyio.to_thread.run_sync(work)
+        with self._guard(operation):
+            return await anyio.to_thread.run_sync(work)
 
     async def get(self, namespace: str, name: str) -> bytes | None:
         """The record, or None."""
@@ -73,7 +113,7 @@ class SQLiteStore:
             ).fetchone()
             return bytes(row[0]) if row else None
 
-        return await self._run(query)
+        return await self._run("get", query)
 
     async def put(
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
@@ -95,7 +135,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
 
-        await self._run(write)
+        await self._run("put", write)
 
     async def put_many(
         self, namespace: str, items: Sequence[tuple[str, bytes]], *, ttl: float | None = None
@@ -118,7 +158,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
 
-        await self._run(write)
+        await self._run("put_many", write)
 
     async def put_if_absent(
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
@@ -148,7 +188,7 @@ class SQLiteStore:
                 raise
             return written
 
-        return await self._run(write)
+        return await self._run("put_if_absent", write)
 
     async def scan(self, namespace: str, prefix: str = "") -> list[tuple[str, bytes]]:
         """Live records whose name starts with ``prefix``, sorted."""
@@ -161,7 +201,7 @@ class SQLiteStore:
             ).fetchall()
             return [(str(n), bytes(d)) for n, d in rows if str(n).startswith(prefix)]
 
-        return await self._run(query)
+        return await self._run("scan", query)
 
     async def delete(self, namespace: str, name: str | None = None) -> None:
         """Delete a record or a namespace."""
@@ -174,7 +214,7 @@ class SQLiteStore:
                     "DELETE FROM adk_records WHERE namespace=? AND name=?", (namespace, name)
                 )
 
-        await self._run(write)
+        await self._run("delete", write)
 
     async def namespaces(self, prefix: str = "") -> list[str]:
         """Namespaces with live records."""
@@ -187,7 +227,7 @@ class SQLiteStore:
             ).fetchall()
             return [str(ns) for (ns,) in rows if str(ns).startswith(prefix)]
 
-        return await self._run(query)
+        return await self._run("namespaces", query)
 
     async def close(self) -> None:
         """Close this thread's connection (worker threads' connections close with them)."""
