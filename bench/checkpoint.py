@@ -224,9 +224,9 @@ def load_cases(store: Any, expected_chunks: int) -> dict[str, Callable[[], Await
         # What a resume does with the records before running: the journal rebuilt from the
         # chunks (model replies decoded into Message objects), the input and session values.
         loaded = await load()
-        journal = RunJournal(durability=loaded.meta["durability"], answers=dict(loaded.answers))
+        journal = RunJournal(durability=loaded.meta.durability, answers=dict(loaded.answers))
         for chunk in loaded.chunks:
-            journal.load_chunk(chunk["r"], chunk["d"])
+            chunk.load_into(journal)
         loaded.root_input  # noqa: B018 - decoded on access
         loaded.session_values()
         return journal

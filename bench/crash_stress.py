@@ -181,7 +181,7 @@ def read_journal(db: Path) -> tuple[list[str], str, int]:
     if not any(name == "meta" for name, _ in rows):
         return [], "none", 0
     loaded = asyncio.run(load())
-    keys = [f"{RUN_ID}:{key}" for chunk in loaded.chunks for key, _, _ in chunk["r"]]
+    keys = [f"{RUN_ID}:{key}" for chunk in loaded.chunks for key, _, _ in chunk.records]
     return keys, loaded.status, len(loaded.chunks)
 
 

@@ -175,12 +175,12 @@ def parse_answer(text: str, arguments: dict[str, Any]) -> Approval:
 async def resume(db: str, checkpoint_id: str, answer: str) -> RunResult | None:
     runner = build_runner(db)
     run_id = checkpoint_id.rpartition("/")[0]
-    listed = {c["id"]: c for c in await runner.checkpoints(run_id)}
+    listed = {c.id: c for c in await runner.checkpoints(run_id)}
     if checkpoint_id not in listed:
         raise SystemExit(f"no checkpoint {checkpoint_id!r} in {db}")
     answers = {
         i.id: parse_answer(answer, i.info.get("arguments", {}))
-        for i in listed[checkpoint_id]["interrupts"]
+        for i in listed[checkpoint_id].interrupts
     }
     say(f"resume {checkpoint_id} with {answer!r}")
     try:

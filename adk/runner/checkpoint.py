@@ -11,7 +11,9 @@ Layout, in the namespace ``run:<run id>``:
 - ``head``: the run's latest status; ``claim:<...>``: single-shot resume claims.
 
 Each piece of state is written once: a checkpoint never copies the journal,
-and an agent tool's inner run journals into the same run.
+and an agent tool's inner run journals into the same run. Every record is
+read through its typed class (:mod:`adk.runner.records`), which checks its
+structure and names the run, the record and the field when it is wrong.
 """
 
 from __future__ import annotations
@@ -23,8 +25,21 @@ from typing import Any
 from adk.agents.tree import AgentTree
 from adk.events import InterruptInfo
 from adk.messages import Message
+from adk.runner.records import (
+    CheckpointInfo,
+    CheckpointRecord,
+    JournalChunk,
+    LoadedRun,
+    RunHead,
+    RunMeta,
+    RunStatus,
+    checkpoint_answers,
+    parse_checkpoint,
+    parse_chunks,
+    record_number,
+)
 from adk.state.interrupts import Approval
-from adk.state.journal import Durability, JournalSink, RunJournal, decode_message, encode_message
+from adk.state.journal import Durability, JournalSink, RunJournal
 from adk.state.lease import RunLease
 from adk.state.serde import CheckpointError, dumps, loads
 from adk.state.stores.base import CheckpointStore
@@ -108,7 +123,7 @@ class Checkpointer(JournalSink):
         self,
         store: CheckpointStore,
         run_id: str,
-        meta: dict[str, Any],
+        meta: dict[str, Any] | RunMeta,
         *,
         ttl: float | None = None,
         next_chunk: int = 0,
@@ -145,9 +160,8 @@ class Checkpointer(JournalSink):
         """
         if self.meta_written:
             return
-        if not await self.store.put_if_absent(
-            self.namespace, "meta", dumps(self._meta), ttl=self.ttl
-        ):
+        meta = self._meta.encode() if isinstance(self._meta, RunMeta) else self._meta
+        if not await self.store.put_if_absent(self.namespace, "meta", dumps(meta), ttl=self.ttl):
             raise run_exists(self.run_id)
         self.meta_written = True
         if self.lease is not None and not self.lease.held:
@@ -160,7 +174,7 @@ class Checkpointer(JournalSink):
             await self.lease.renew()
         name = f"j:{self.next_chunk:010d}"
         self.next_chunk += 1
-        await self._put(name, {"r": records, "d": delivered})
+        await self._put(name, JournalChunk(records, delivered).encode())
 
     async def checkpoint(self, journal: RunJournal, interrupts: Sequence[InterruptInfo]) -> str:
         """Flush the journal and write a checkpoint for ``interrupts``; returns its id.
@@ -173,11 +187,9 @@ class Checkpointer(JournalSink):
         try:
             await journal.flush()
             checkpoint_id = await self._checkpoint_record(journal, interrupts)
-            head: dict[str, Any] = {"status": "interrupted", "checkpoint": checkpoint_id}
-            if self.lease is not None and self.lease.held:
-                # The lease is handed back in this same write (the next resume takes it over).
-                head["lease"] = self.lease.hand_back()
-            await self._put("head", head)
+            # The lease is handed back in this same write (the next resume takes it over).
+            head = RunHead("interrupted", checkpoint_id, self._hand_back())
+            await self._put("head", head.encode())
             batch, self._batch = self._batch, None
             await self.store.put_many(self.namespace, batch, ttl=self.ttl)
         finally:
@@ -194,28 +206,26 @@ class Checkpointer(JournalSink):
         # earlier checkpoint's, so answers are stored once however many rounds there are.
         new_answers = {k: v for k, v in journal.answers.items() if k not in self.stored_answers}
         self.stored_answers.update(new_answers)
-        record = {
-            "id": checkpoint_id,
-            "chunks": self.next_chunk,
-            "interrupts": [[i.id, list(i.address), i.info] for i in interrupts],
-            "answers": new_answers,
-            "created": time.time(),
-        }
-        await self._put(f"cp:{number:06d}", record)
+        record = CheckpointRecord(
+            id=checkpoint_id,
+            chunks=self.next_chunk,
+            interrupts=[[i.id, list(i.address), i.info] for i in interrupts],
+            answers=new_answers,
+            created=time.time(),
+        )
+        await self._put(f"cp:{number:06d}", record.encode())
         return checkpoint_id
 
-    async def finish(self, journal: RunJournal, status: str) -> None:
+    def _hand_back(self) -> str | None:
+        """The token of the lease handed back, if this process held it."""
+        if self.lease is not None and self.lease.held:
+            return self.lease.hand_back()
+        return None
+
+    async def finish(self, journal: RunJournal, status: RunStatus) -> None:
         """Record that the run ended (call only for runs that have records in the store)."""
         await journal.flush()
-        head: dict[str, Any] = {"status": status}
-        if self.lease is not None and self.lease.held:
-            head["lease"] = self.lease.hand_back()
-        await self._put("head", head)
-
-
-def decode_interrupts(records: list[list[Any]]) -> list[InterruptInfo]:
-    """Interrupts as stored in a checkpoint record."""
-    return [InterruptInfo(id=i, address=tuple(a), info=info) for i, a, info in records]
+        await self._put("head", RunHead(status, lease=self._hand_back()).encode())
 
 
 def new_meta(
@@ -229,66 +239,25 @@ def new_meta(
     session_id: str,
 ) -> dict[str, Any]:
     """The metadata record of a new run (``values`` already encoded, checked up front)."""
-    return {
-        "root": root,
-        "tree": tree_signature(tree),
-        "input": [encode_message(m) for m in root_input],
-        "values": values,
-        "streaming": streaming,
-        "durability": durability,
-        "session_id": session_id,
-        "created": time.time(),
-    }
-
-
-class LoadedRun:
-    """Everything read back from the store to resume a run."""
-
-    def __init__(
-        self,
-        run_id: str,
-        meta: dict[str, Any],
-        chunks: list[dict[str, Any]],
-        checkpoint: dict[str, Any] | None,
-        checkpoint_count: int,
-        status: str,
-        claims: frozenset[str] = frozenset(),
-        answers: dict[str, Any] | None = None,
-        released_lease: str | None = None,
-    ) -> None:
-        self.released_lease = released_lease
-        """The lease token the run's last holder handed back with its status record."""
-        self.answers = answers or {}
-        """Every answer given up to this checkpoint (they are needed again when replaying)."""
-        self.claims = claims
-        """Names of the resume claims already taken (``claim:cp:<n>``, ``claim:j:<n>``)."""
-        self.run_id = run_id
-        self.meta = meta
-        self.chunks = chunks
-        self.checkpoint = checkpoint
-        self.checkpoint_count = checkpoint_count
-        self.status = status
-
-    @property
-    def root_input(self) -> list[Message]:
-        """The messages the run started with."""
-        return [decode_message(m) for m in self.meta["input"]]
-
-    @property
-    def pending(self) -> list[InterruptInfo]:
-        """The interrupts the checkpoint waits on."""
-        if self.checkpoint is None:
-            return []
-        return decode_interrupts(self.checkpoint["interrupts"])
-
-    def session_values(self) -> dict[str, Any]:
-        """The session values the run started with."""
-        values = loads(self.meta["values"], f"session values of run {self.run_id!r}")
-        return dict(values)
+    meta = RunMeta(
+        root=root,
+        tree=tree_signature(tree),
+        input=list(root_input),
+        values=values,
+        streaming=streaming,
+        durability=durability,
+        session_id=session_id,
+        created=time.time(),
+    )
+    return meta.encode()
 
 
 async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedRun:
-    """Read a run's records: by checkpoint id (``<run>/<n>``) or by run id (its latest state)."""
+    """Read a run's records: by checkpoint id (``<run>/<n>``) or by run id (its latest state).
+
+    Every record read is checked: a damaged one raises
+    :class:`CheckpointCorrupted` naming the run, the record and the field.
+    """
     run_id, number = split_checkpoint_id(checkpoint_or_run_id)
     records: Mapping[str, bytes] = dict(await store.scan(namespace(run_id)))
     if "meta" not in records:
@@ -296,65 +265,69 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
             f"no run {run_id!r} in the checkpoint store (never checkpointed, deleted or expired)"
         )
     where = f"run {run_id!r}"
-    meta = loads(records["meta"], f"metadata of {where}")
-    chunks = [
-        loads(data, f"journal chunk {name} of {where}")
-        for name, data in sorted(records.items())
-        if name.startswith("j:")
-    ]
+    meta = RunMeta.parse(loads(records["meta"], f"metadata of {where}"), f"metadata of {where}")
+    chunks = parse_chunks(records, where)
+    head = RunHead("running")
+    if "head" in records:
+        head = RunHead.parse(loads(records["head"], f"status of {where}"), f"status of {where}")
     checkpoints = sorted(name for name in records if name.startswith("cp:"))
-    head = loads(records["head"], f"status of {where}") if "head" in records else {}
-    status = str(head.get("status", "running"))
     if number is not None:
         name = f"cp:{number:06d}"
         if name not in records:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_or_run_id!r} in run {run_id!r}")
         checkpoints = [cp for cp in checkpoints if cp <= name]
-    checkpoint = None
     answers: dict[str, Any] = {}
-    for name in checkpoints:
-        checkpoint = loads(records[name], f"checkpoint {run_id}/{int(name[3:])}")
-        answers.update(checkpoint["answers"])
+    for name in checkpoints[:-1]:  # of the earlier checkpoints, only the answers are needed
+        answers.update(checkpoint_answers(run_id, name, records[name]))
+    checkpoint = None
+    if checkpoints:
+        checkpoint = parse_checkpoint(run_id, checkpoints[-1], records[checkpoints[-1]])
+        answers.update(checkpoint.answers)
     claims = frozenset(name for name in records if name.startswith("claim:"))
     count = sum(1 for name in records if name.startswith("cp:"))
-    released = head.get("lease")
-    return LoadedRun(run_id, meta, chunks, checkpoint, count, status, claims, answers, released)
+    return LoadedRun(run_id, meta, chunks, checkpoint, count, head, claims, answers)
 
 
 async def list_checkpoints(
     store: CheckpointStore, run_id: str | None = None
-) -> list[dict[str, Any]]:
-    """Checkpoints of one run (or all runs) in ``store``; see :meth:`adk.Runner.checkpoints`."""
+) -> list[CheckpointInfo]:
+    """Checkpoints of one run (or all runs) in ``store``; see :meth:`adk.Runner.checkpoints`.
+
+    A record that cannot be read is listed with its error instead of failing
+    the listing.
+    """
     spaces = [namespace(run_id)] if run_id else await store.namespaces("run:")
     found = []
     for space in spaces:
         records = dict(await store.scan(space))
+        run = space.removeprefix("run:")
         for name, data in sorted(records.items()):
-            if not name.startswith("cp:"):
-                continue
-            record = loads(data, f"checkpoint {name} of {space}")
-            found.append(
-                {
-                    "id": record["id"],
-                    "run_id": space.removeprefix("run:"),
-                    "interrupts": decode_interrupts(record["interrupts"]),
-                    "created": record["created"],
-                    "resumed": f"claim:{name}" in records,
-                }
-            )
+            if name.startswith("cp:"):
+                found.append(_checkpoint_info(run, name, data, f"claim:{name}" in records))
     return found
+
+
+def _checkpoint_info(run_id: str, name: str, data: bytes, resumed: bool) -> CheckpointInfo:
+    try:
+        record = parse_checkpoint(run_id, name, data)
+        interrupts = tuple(record.pending())
+    except CheckpointError as exc:
+        number = record_number(name, "cp:", 6)
+        checkpoint_id = f"{run_id}/{name[3:] if number is None else number}"
+        return CheckpointInfo(checkpoint_id, run_id, resumed=resumed, error=str(exc))
+    return CheckpointInfo(record.id, run_id, interrupts, record.created, resumed)
 
 
 def check_resumable(
     loaded: LoadedRun, checkpoint_id: str, answers: Mapping[str, Any], tree: AgentTree
 ) -> None:
     """Raise a clear error if ``loaded`` cannot be resumed with ``answers`` by ``tree``'s root."""
-    if loaded.meta["root"] != tree.root.name:
+    if loaded.meta.root != tree.root.name:
         raise CheckpointError(
             f"checkpoint {checkpoint_id!r} belongs to a run of agent "
-            f"{loaded.meta['root']!r}, not {tree.root.name!r}"
+            f"{loaded.meta.root!r}, not {tree.root.name!r}"
         )
-    check_tree(loaded.meta["tree"], tree)
+    check_tree(loaded.meta.tree, tree)
     if claim_name(checkpoint_id) in loaded.claims:
         raise CheckpointAlreadyResumed(
             f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "

@@ -13,6 +13,13 @@ from adk.agents.tree import AgentTree
 from adk.errors import ConfigurationError
 from adk.events import AgentEvent
 from adk.messages import Message
+from adk.runner.arguments import (
+    check_invoke,
+    check_query,
+    check_resume,
+    check_run,
+    check_runner_settings,
+)
 from adk.runner.checkpoint import (
     CheckpointAlreadyResumed,
     Checkpointer,
@@ -25,6 +32,7 @@ from adk.runner.checkpoint import (
     split_checkpoint_id,
 )
 from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
+from adk.runner.records import CheckpointInfo
 from adk.runner.result import RunResult
 from adk.serving.layer import ServingLayer
 from adk.state.context import (
@@ -83,6 +91,7 @@ class Runner:
         skip_transfer_messages: bool = False,
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
     ) -> None:
+        check_runner_settings(checkpoint_ttl, resume_lease, max_transfers)
         if not isinstance(agent, Agent):
             raise TypeError(f"Runner needs an agent (name, description, run), got {agent!r}")
         if durability not in ("interrupt", "step"):
@@ -121,6 +130,7 @@ class Runner:
         ``session_values`` is the run's session state, used as is: values the
         agents set are visible in that mapping afterwards.
         """
+        check_query(self.tree, text, session_values, agent_options)
         return self.run(
             [Message.user(text)],
             session_values=session_values,
@@ -146,6 +156,7 @@ class Runner:
         its ``action.interrupted`` lists every pending interrupt and carries
         the checkpoint id to pass to :meth:`resume`.
         """
+        check_run(self.tree, messages, session_values, agent_options)
         prepared = self._prepare_run(
             messages, session_values, session_id, run_id, agent_options, streaming
         )
@@ -224,6 +235,7 @@ class Runner:
         normally with :attr:`RunResult.interrupts` and
         :attr:`RunResult.checkpoint_id`.
         """
+        check_invoke(self.tree, input, session_values, agent_options)
         messages = [Message.user(input)] if isinstance(input, str) else list(input)
         # A streaming Runner streams model calls here too (partial events are dropped):
         # only streamed calls have a time to first token for the serving metrics.
@@ -256,6 +268,7 @@ class Runner:
         A checkpoint can be resumed once: a second resume (from any process)
         raises :class:`~adk.CheckpointAlreadyResumed`.
         """
+        check_resume("resume", self.tree, checkpoint_id, answers, session_values, agent_options)
         prepared = await self._prepare_resume(
             checkpoint_id, answers, session_values, agent_options, streaming
         )
@@ -274,10 +287,17 @@ class Runner:
         loaded = await load_run(self.store, checkpoint_id)
         given = dict(answers or {})
         check_resumable(loaded, checkpoint_id, given, self.tree)
+        # Every record is decoded before the checkpoint is claimed: a damaged one raises
+        # CheckpointCorrupted (naming the run, the record and the field) and uses nothing up.
+        journal = RunJournal(durability=loaded.meta.durability, answers={**loaded.answers, **given})
+        for chunk in loaded.chunks:
+            chunk.load_into(journal)
+        journal.expect_reads(given)
+        values: MutableMapping[str, Any] = loaded.session_values()
         claim = claim_name(checkpoint_id)
         if claim is None and loaded.status == "interrupted" and loaded.checkpoint is not None:
             # A paused run resumed by its run id uses up its latest checkpoint.
-            claim = claim_name(str(loaded.checkpoint["id"]))
+            claim = claim_name(loaded.checkpoint.id)
         # A checkpoint is answered once (a permanent claim); a run id (crash recovery) is
         # guarded only by the lease, so a resume that dies does not block the next one.
         if claim is not None and not await self.store.put_if_absent(
@@ -287,21 +307,15 @@ class Runner:
                 f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
                 "its latest interrupt instead (Runner.checkpoints lists them)"
             )
-        journal = RunJournal(
-            durability=loaded.meta["durability"], answers={**loaded.answers, **given}
-        )
-        for chunk in loaded.chunks:
-            journal.load_chunk(chunk["r"], chunk["d"])
-        values: MutableMapping[str, Any] = loaded.session_values()
         if session_values is not None:
             session_values.clear()
             session_values.update(values)
             values = session_values
-        stream_mode = bool(loaded.meta["streaming"]) if streaming is None else streaming
+        stream_mode = loaded.meta.streaming if streaming is None else streaming
         ctx = self._context(
             loaded.root_input,
             values,
-            loaded.meta.get("session_id") or None,
+            loaded.meta.session_id or None,
             loaded.run_id,
             agent_options,
             stream_mode,
@@ -333,6 +347,9 @@ class Runner:
         agent_options: Options | None = None,
     ) -> RunResult:
         """:meth:`resume` to the end (or the next interrupt), like :meth:`invoke`."""
+        check_resume(
+            "resume_invoke", self.tree, checkpoint_id, answers, session_values, agent_options
+        )
         prepared = await self._prepare_resume(
             checkpoint_id, answers, session_values, agent_options, False
         )
@@ -340,12 +357,15 @@ class Runner:
 
     # -- managing checkpoints ---------------------------------------------------------
 
-    async def checkpoints(self, run_id: str | None = None) -> list[dict[str, Any]]:
+    async def checkpoints(self, run_id: str | None = None) -> list[CheckpointInfo]:
         """Checkpoints in the store (of one run, or of all runs), oldest first per run.
 
-        Each is a dict with ``id``, ``run_id``, ``interrupts`` (list of
-        :class:`~adk.InterruptInfo`), ``created`` (a UNIX time) and
-        ``resumed`` (whether it was already resumed).
+        Each is a :class:`~adk.runner.records.CheckpointInfo`: ``id``,
+        ``run_id``, ``interrupts``, ``created`` (a UNIX time), ``resumed``
+        (whether it was already resumed) and ``error``. A checkpoint whose
+        record cannot be read is listed with ``error`` set (and no
+        interrupts) instead of failing the listing, so one damaged record
+        does not hide the others.
         """
         return await list_checkpoints(self.store, run_id)
 

@@ -19,9 +19,11 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import anyio
+from pydantic import ValidationError
 
 from adk.events import AgentAction, AgentEvent
-from adk.messages import Message, ToolCall, Usage
+from adk.messages import Message, ToolCall, Usage, trusted
+from adk.state.serde import CheckpointCorrupted, field_error, first_problem, type_name
 
 Durability = Literal["interrupt", "step"]
 
@@ -87,12 +89,34 @@ class ToolRecord:
 
     @classmethod
     def decode(cls, data: dict[str, Any], seq: int) -> ToolRecord:
+        """The record :meth:`encode` stored; :class:`CheckpointCorrupted` naming a bad field."""
+        if type(data) is not dict:
+            raise CheckpointCorrupted(f"must be a map of tool-call fields, got {type_name(data)}")
+        content = data.get("t")
+        if type(content) is not str:
+            raise field_error("", "t", "a str", content)
+        failed, direct = data.get("f", False), data.get("rd", False)
+        if type(failed) is not bool or type(direct) is not bool:
+            field = "f" if type(failed) is not bool else "rd"
+            raise field_error("", field, "a bool", data[field])
+        actions, updates = data.get("a", []), data.get("u", {})
+        if type(actions) is not list:
+            raise field_error("", "a", "a list of actions", actions)
+        if type(updates) is not dict or not all(type(key) is str for key in updates):
+            raise field_error("", "u", "a map of session values by name", updates)
+        decoded = []
+        for index, action in enumerate(actions):
+            try:
+                decoded.append(AgentAction.model_validate(action))
+            except ValidationError as exc:
+                problem = f"field 'a[{index}]' is not an action: {first_problem(exc)}"
+                raise CheckpointCorrupted(problem) from None
         return cls(
-            data["t"],
-            failed=bool(data.get("f")),
-            return_directly=bool(data.get("rd")),
-            actions=[AgentAction.model_validate(a) for a in data.get("a", ())],
-            updates=dict(data.get("u", {})),
+            content,
+            failed=failed,
+            return_directly=direct,
+            actions=decoded,
+            updates=dict(updates),
             seq=seq,
         )
 
@@ -114,18 +138,52 @@ def encode_message(message: Message) -> list[Any]:
 
 
 def decode_message(data: list[Any]) -> Message:
-    """The message :func:`encode_message` encoded."""
+    """The message :func:`encode_message` encoded.
+
+    Stored data is checked field by field (it may be damaged or not adk's):
+    anything malformed raises :class:`CheckpointCorrupted` naming the field.
+    """
+    if type(data) is not list or len(data) != 6:
+        raise CheckpointCorrupted(f"must be a list of 6 message fields, got {type_name(data)}")
     role, content, calls, tool_call_id, name, usage = data
-    return Message(
-        role=_ROLES[role],
-        content=content,
-        tool_calls=tuple(ToolCall(id=i, name=n, arguments=a) for i, n, a in calls),
-        tool_call_id=tool_call_id,
-        name=name,
-        usage=Usage(prompt_tokens=usage[0], completion_tokens=usage[1], cached_tokens=usage[2])
-        if usage
-        else None,
+    if type(role) is not int or not 0 <= role < len(_ROLES):
+        raise field_error("", "role", "a role number from 0 to 3", role)
+    if type(content) is not str:
+        raise field_error("", "content", "a str", content)
+    if type(calls) is not list:
+        raise field_error("", "tool_calls", "a list", calls)
+    for index, call in enumerate(calls):  # explicit checks: this runs for every model reply
+        if not (
+            type(call) is list
+            and len(call) == 3
+            and type(call[0]) is type(call[1]) is type(call[2]) is str
+        ):
+            raise field_error("", f"tool_calls[{index}]", "3 str [id, name, arguments]", call)
+    if tool_call_id is not None and type(tool_call_id) is not str:
+        raise field_error("", "tool_call_id", "a str or nil", tool_call_id)
+    if name is not None and type(name) is not str:
+        raise field_error("", "name", "a str or nil", name)
+    if usage is not None and not (
+        type(usage) is list
+        and len(usage) == 3
+        and type(usage[0]) is type(usage[1]) is type(usage[2]) is int
+    ):
+        raise field_error("", "usage", "3 int [prompt, completion, cached] or nil", usage)
+    # Every field is checked above: built without validating again (as Message's own
+    # constructors do), exactly what Message(role=..., content=..., ...) would give.
+    if usage is not None:
+        usage = trusted(
+            Usage,
+            {"prompt_tokens": usage[0], "completion_tokens": usage[1], "cached_tokens": usage[2]},
+            {"prompt_tokens", "completion_tokens", "cached_tokens"},
+        )
+    tool_calls = tuple(
+        trusted(ToolCall, {"id": i, "name": n, "arguments": a}, {"id", "name", "arguments"})
+        for i, n, a in calls
     )
+    values: dict[str, Any] = {"role": _ROLES[role], "content": content, "tool_calls": tool_calls}
+    values.update(tool_call_id=tool_call_id, name=name, usage=usage)  # declaration order
+    return trusted(Message, values, set(values))
 
 
 class JournalSink:
@@ -184,15 +242,41 @@ class RunJournal:
 
     # -- loading a previous execution ------------------------------------------------
 
-    def load_chunk(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
-        """Fold one stored chunk in (chunks are loaded in order)."""
-        for key, kind, data in records:
+    def load_chunk(
+        self, records: list[list[Any]], delivered: dict[str, int], where: str = "journal chunk"
+    ) -> None:
+        """Fold one stored chunk in (chunks are loaded in order).
+
+        Each entry is checked as it is read (the chunk may be damaged or not
+        adk's): a malformed one raises :class:`CheckpointCorrupted` naming
+        ``where`` (the chunk), the entry and the field.
+        """
+        for index, entry in enumerate(records):
+            if type(entry) is not list or len(entry) != 3:
+                raise CheckpointCorrupted(
+                    f"{where}, record {index}: must be a list of 3 [key, kind, data], "
+                    f"got {type_name(entry)}"
+                )
+            key, kind, data = entry
             self._seq += 1
-            if kind == "m":
-                self._models[key] = decode_message(data)
-            else:
-                self._tools[key] = ToolRecord.decode(data, self._seq)
+            try:
+                if type(key) is not str:
+                    raise field_error("", "key", "a str", key)
+                if kind == "m":
+                    self._models[key] = decode_message(data)
+                elif kind == "t":
+                    self._tools[key] = ToolRecord.decode(data, self._seq)
+                else:
+                    raise field_error("", "kind", "'m' or 't'", kind)
+            except CheckpointCorrupted as exc:
+                label = f" ({key[:80]!r})" if type(key) is str else ""
+                raise CheckpointCorrupted(f"{where}, record {index}{label}: {exc}") from None
         for invocation, count in delivered.items():
+            if type(count) is not int or type(invocation) is not str:
+                label = repr(invocation[:80]) if type(invocation) is str else type_name(invocation)
+                raise CheckpointCorrupted(
+                    f"{where}: delivered count of {label} must be an int, got {type_name(count)}"
+                )
             if count > self.delivered_before.get(invocation, 0):
                 self.delivered_before[invocation] = count
 

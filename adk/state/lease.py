@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any
 
-from adk.state.serde import CheckpointError, dumps, loads
+from adk.state.serde import CheckpointError, Fields, dumps, loads
 from adk.state.stores.base import CheckpointStore
 
 DEFAULT_LEASE_SECONDS = 120.0
@@ -85,11 +85,21 @@ class RunLease:
         return owner.get("host") == self.owner["host"] and not _alive(int(owner.get("pid", 0)))
 
     async def _current(self) -> dict[str, Any] | None:
+        """The lease's current owner record (None if no lease), its fields checked.
+
+        A damaged record raises :class:`CheckpointCorrupted` naming the run; it
+        expires with the lease's time to live.
+        """
         data = await self.store.get(self.namespace, "owner")
         if data is None:
             return None
-        owner: dict[str, Any] = loads(data, f"lease of run {self.run_id!r}")
-        return owner
+        where = f"lease of run {self.run_id!r}"
+        owner = Fields(loads(data, where), where)
+        return {
+            "token": owner.text("token"),
+            "pid": owner.integer("pid"),
+            "host": owner.text("host"),
+        }
 
     def _surely_ours(self) -> bool:
         """Renewed recently enough that no other process can have taken it over."""

@@ -46,7 +46,7 @@ async def journaled_keys(db: Path) -> set[str]:
         loaded = await load_run(SQLiteStore(db), RUN_ID)
     except CheckpointNotFound:
         return set()
-    return {f"{RUN_ID}:{key}" for chunk in loaded.chunks for key, _, _ in chunk["r"]}
+    return {f"{RUN_ID}:{key}" for chunk in loaded.chunks for key, _, _ in chunk.records}
 
 
 async def resume_after_crash(db: Path) -> tuple[str, dict[str, Any], list[str], str]:

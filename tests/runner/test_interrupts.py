@@ -357,8 +357,10 @@ async def test_checkpoints_can_be_listed_and_deleted_and_expire() -> None:
     runner = Runner(agent)
     paused = await runner.invoke("go", run_id="run1")
     listed = await runner.checkpoints()
-    assert [(c["id"], c["run_id"], c["resumed"]) for c in listed] == [("run1/1", "run1", False)]
-    assert listed[0]["interrupts"] == list(paused.interrupts)
+    assert [(c.id, c.run_id, c.resumed, c.error) for c in listed] == [
+        ("run1/1", "run1", False, None)
+    ]
+    assert listed[0].interrupts == paused.interrupts
     await runner.delete_run("run1")
     assert await runner.checkpoints() == []
     short = Runner(agent, checkpoint_store=runner.store, checkpoint_ttl=0.2)

@@ -66,7 +66,7 @@ async def test_a_new_run_with_the_id_of_a_paused_run_of_another_process_is_refus
         await runner.invoke("pay 999", run_id="order-17")
 
     # Nothing of the paused run was overwritten: its approval is still pending and answerable.
-    (pending,) = (await runner.checkpoints("order-17"))[0]["interrupts"]
+    (pending,) = (await runner.checkpoints("order-17"))[0].interrupts
     assert pending.info["arguments"] == {"amount": 5}
     resumed = _runner(db, ["paid, thanks"])
     result = await resumed.resume_invoke(checkpoint_id, {pending.id: True})

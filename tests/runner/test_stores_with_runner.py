@@ -20,14 +20,27 @@ from adk import (
     tool,
 )
 from adk.state.stores.base import CheckpointStore
-from tests.runner.stores import STORE_KINDS, dispose, open_test_store
+from tests.runner.stores import STORE_BACKENDS, dispose, open_test_store
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=STORE_KINDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    opened = await open_test_store(request.param, tmp_path)
+@pytest.fixture(params=STORE_BACKENDS)
+def kind_and_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    param: tuple[str, str] = request.param
+    return param
+
+
+@pytest.fixture
+def anyio_backend(kind_and_backend: tuple[str, str]) -> str:
+    return kind_and_backend[1]
+
+
+@pytest.fixture
+async def store(
+    kind_and_backend: tuple[str, str], tmp_path: Path
+) -> AsyncIterator[CheckpointStore]:
+    opened = await open_test_store(kind_and_backend[0], tmp_path)
     try:
         yield opened
     finally:
@@ -76,7 +89,7 @@ async def test_interrupt_and_resume_through_each_store(store: CheckpointStore) -
         "model",
     ]  # first model call not repeated
     listed = await fresh.checkpoints(paused.run_id)
-    assert [c["resumed"] for c in listed] == [True]
+    assert [c.resumed for c in listed] == [True]
 
 
 async def test_concurrent_resumes_through_each_store_let_one_run(store: CheckpointStore) -> None:

@@ -58,8 +58,8 @@ async def test_a_custom_agent_reading_another_key_gets_a_clear_error() -> None:
     assert error is not None and error.type == "InterruptAnswerUnread"
     assert pending.id in error.message and "answer_for(key)" in error.message
     # Nothing is lost: the new checkpoint still holds the interrupt, for the fixed code.
-    (latest,) = [c for c in await runner.checkpoints() if not c["resumed"]]
-    assert [i.id for i in latest["interrupts"]] == [pending.id]
+    (latest,) = [c for c in await runner.checkpoints() if not c.resumed]
+    assert [i.id for i in latest.interrupts] == [pending.id]
 
 
 async def test_a_tool_that_ignores_its_answer_and_raises_again_gets_a_clear_error() -> None:
