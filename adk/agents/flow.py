@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator
 
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.history import input_messages
-from adk.agents.tree import tree_of
+from adk.agents.tree import AgentTree, tree_of
 from adk.errors import AdkError
 from adk.events import AgentAction, AgentEvent
 from adk.state.context import RunContext
@@ -95,36 +95,35 @@ async def run_agent(
             return
         if transfer_to is None:
             return
-        dest = tree.get(transfer_to)
-        if dest is None:
-            known = ", ".join(tree.names())
-            yield _failure(
-                current,
-                current_ctx,
-                ctx,
-                TransferError(
-                    f"agent {current.name!r} transferred to {transfer_to!r}, which is not in "
-                    f"the agent tree of {tree.root.name!r} (agents: {known})"
-                ),
-            )
-            return
-        count = current_ctx.count_transfer()
-        limit = current_ctx.settings.max_transfers
-        if count > limit:
-            yield _failure(
-                current,
-                current_ctx,
-                ctx,
-                TransferLimitExceeded(
-                    f"run made more than {limit} transfers (last: {current.name!r} -> "
-                    f"{dest.name!r}, path {'/'.join(own_path)}); agents may be handing the task "
-                    "back and forth; raise Runner(max_transfers=...) if this is intended"
-                ),
-            )
+        dest = _transfer_destination(tree, current, current_ctx, transfer_to)
+        if not isinstance(dest, Agent):
+            yield _failure(current, current_ctx, ctx, dest)
             return
         current_ctx = _destination_context(ctx, current_ctx, dest.name)
         current_input = AgentInput(messages=input_messages(current_ctx, dest.name))
         current = dest
+
+
+def _transfer_destination(
+    tree: AgentTree, sender: Agent, sender_ctx: RunContext, dest: str
+) -> Agent | AdkError:
+    """The agent ``sender`` transferred to, or the error that stops the transfer."""
+    agent = tree.get(dest)
+    if agent is None:
+        known = ", ".join(tree.names())
+        return TransferError(
+            f"agent {sender.name!r} transferred to {dest!r}, which is not in "
+            f"the agent tree of {tree.root.name!r} (agents: {known})"
+        )
+    count = sender_ctx.count_transfer()
+    limit = sender_ctx.settings.max_transfers
+    if count > limit:
+        return TransferLimitExceeded(
+            f"run made more than {limit} transfers (last: {sender.name!r} -> "
+            f"{agent.name!r}, path {'/'.join(sender_ctx.run_path)}); agents may be handing "
+            "the task back and forth; raise Runner(max_transfers=...) if this is intended"
+        )
+    return agent
 
 
 def _destination_context(unit_ctx: RunContext, sender_ctx: RunContext, dest: str) -> RunContext:
