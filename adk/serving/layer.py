@@ -67,9 +67,7 @@ class _Machinery:
         policy = layer.cache_policy
         self.contexts: ContextTracker = ContextTracker(policy)
         self.engines: EngineClient = EngineClient()
-        self.keeper: CacheKeeper = CacheKeeper(
-            self.engines, self.contexts, policy, layer._runtimes
-        )
+        self.keeper: CacheKeeper = CacheKeeper(self.engines, self.contexts, policy, layer._runtimes)
         self.dispatcher: Dispatcher = Dispatcher(
             self.contexts, self.keeper, self.engines, layer._record, stable_prefixes
         )
