@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     # errors
     "AdkError": "adk.errors",
     "AgentRunError": "adk.errors",
+    "ArgumentTypeError": "adk.errors",
     "ConfigurationError": "adk.errors",
     "ContextWindowExceededError": "adk.errors",
     "InstructionError": "adk.errors",
@@ -111,6 +112,7 @@ _EXPORTS: dict[str, str] = {
     "SQLiteStore": "adk.state.stores.sqlite",
     "RedisStore": "adk.state.stores.redis",
     "PostgresStore": "adk.state.stores.postgres",
+    "StoreUnavailable": "adk.state.stores.base",
     "CheckpointError": "adk.state.serde",
     "CheckpointCorrupted": "adk.state.serde",
     "CheckpointVersionError": "adk.state.serde",
@@ -119,6 +121,9 @@ _EXPORTS: dict[str, str] = {
     "CheckpointAlreadyResumed": "adk.runner.checkpoint",
     "CheckpointMismatch": "adk.runner.checkpoint",
     "CheckpointNotFound": "adk.runner.checkpoint",
+    "RunExists": "adk.runner.checkpoint",
+    "CheckpointInfo": "adk.runner.records",
+    "InterruptAnswerUnread": "adk.state.interrupts",
     "Interrupt": "adk.state.interrupts",
     "RunInProgress": "adk.state.lease",
     "LeaseLost": "adk.state.lease",
@@ -186,6 +191,7 @@ if TYPE_CHECKING:
     from adk.errors import (
         AdkError as AdkError,
         AgentRunError as AgentRunError,
+        ArgumentTypeError as ArgumentTypeError,
         ConfigurationError as ConfigurationError,
         ContextWindowExceededError as ContextWindowExceededError,
         InstructionError as InstructionError,
@@ -236,6 +242,10 @@ if TYPE_CHECKING:
         CheckpointAlreadyResumed as CheckpointAlreadyResumed,
         CheckpointMismatch as CheckpointMismatch,
         CheckpointNotFound as CheckpointNotFound,
+        RunExists as RunExists,
+    )
+    from adk.runner.records import (
+        CheckpointInfo as CheckpointInfo,
     )
     from adk.runner.result import (
         RunResult as RunResult,
@@ -285,6 +295,7 @@ if TYPE_CHECKING:
     from adk.state.interrupts import (
         Approval as Approval,
         Interrupt as Interrupt,
+        InterruptAnswerUnread as InterruptAnswerUnread,
     )
     from adk.state.lease import (
         LeaseLost as LeaseLost,
@@ -299,6 +310,7 @@ if TYPE_CHECKING:
     )
     from adk.state.stores.base import (
         CheckpointStore as CheckpointStore,
+        StoreUnavailable as StoreUnavailable,
     )
     from adk.state.stores.memory import (
         InMemoryStore as InMemoryStore,

@@ -25,6 +25,15 @@ class ConfigurationError(AdkError):
     """An agent, tool or runner was built with invalid settings."""
 
 
+class ArgumentTypeError(ConfigurationError, TypeError):
+    """An argument is not the kind of object the parameter takes (``tools=add``, ``model=42``).
+
+    Both a ``TypeError`` (Python's convention for a wrong type) and a
+    :class:`ConfigurationError` (so one ``except`` catches every misuse
+    adk reports at construction or at the call).
+    """
+
+
 class InstructionError(AdkError):
     """An instruction template could not be filled (e.g. a missing session value)."""
 

@@ -11,7 +11,7 @@ from adk.agents.base import Agent, AgentInput
 from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
 from adk.agents.tree import AgentTree
-from adk.errors import AgentRunError
+from adk.errors import AgentRunError, ArgumentTypeError
 from adk.events import AgentEvent, ErrorInfo, InterruptInfo
 from adk.messages import Message
 from adk.state.interrupts import Interrupt
@@ -51,14 +51,14 @@ class AgentTool(BaseTool):
         return_directly: bool = False,
     ) -> None:
         if not isinstance(agent, Agent):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"AgentTool needs an agent (name, description, run), "
                 f"got {type(agent).__name__} {agent!r}"
             )
         if input_model is not None and not (
             isinstance(input_model, type) and issubclass(input_model, BaseModel)
         ):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"AgentTool({agent.name!r}): input_model must be a pydantic model class, "
                 f"got {type(input_model).__name__} {input_model!r}"
             )

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from adk.errors import ConfigurationError
+from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.events import AgentAction, AgentEvent, AgentOutput, ErrorInfo, Interrupted
 from adk.messages import Message, trusted
 from adk.state.context import RunContext
@@ -73,9 +73,9 @@ class BaseAgent(ABC):
     def __init__(self, name: str, description: str = "") -> None:
         """Check and set the name and description (``TypeError`` if not strings)."""
         if not isinstance(name, str):
-            raise TypeError(f"agent name must be a str, got {type(name).__name__} {name!r}")
+            raise ArgumentTypeError(f"agent name must be a str, got {type(name).__name__} {name!r}")
         if not isinstance(description, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"agent {name!r}: description must be a str, "
                 f"got {type(description).__name__} {description!r}"
             )

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from adk.agents.base import Agent
 from adk.agents.history import TRANSFER_TOOL_NAME
-from adk.errors import ConfigurationError
+from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.models.base import ChatModel
 from adk.tools.base import Tool
 from adk.tools.function import FunctionTool
@@ -24,7 +24,7 @@ S = TypeVar("S", bound=str)
 def checked_model(agent: str, model: object) -> ChatModel | str:
     """``model`` if it is a ChatModel or a non-empty model id."""
     if not isinstance(model, str | ChatModel):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"agent {agent!r}: model must be a ChatModel (with generate and stream) or a "
             "litellm model id such as 'openai/gpt-4o-mini', "
             f"got {type(model).__name__} {model!r}"
@@ -37,7 +37,7 @@ def checked_model(agent: str, model: object) -> ChatModel | str:
 def checked_iterations(agent: str, value: object) -> int:
     """``max_iterations`` if it is an int of at least 1 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"agent {agent!r}: max_iterations must be an int, got {type(value).__name__} {value!r}"
         )
     if value < 1:
@@ -62,11 +62,13 @@ def checked_tools(agent: str, tools: object) -> dict[str, Tool]:
         given = f"{type(tools).__name__} {tools!r}"
         if isinstance(single, str) and not isinstance(tools, str):
             given = f"a single tool {single!r}; write tools=[{single}]"
-        raise TypeError(f"agent {agent!r}: tools must be a list of tools or functions, got {given}")
+        raise ArgumentTypeError(
+            f"agent {agent!r}: tools must be a list of tools or functions, got {given}"
+        )
     by_name: dict[str, Tool] = {}
     for index, item in enumerate(tools):
         if not (isinstance(item, Tool) or callable(item)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"agent {agent!r}: tools[{index}] must be a Tool or a function, "
                 f"got {type(item).__name__} {item!r}"
             )
@@ -91,7 +93,7 @@ def checked_return_directly(
 ) -> frozenset[str]:
     """The names of tools whose result ends the turn; each must be one of ``tools``."""
     if isinstance(names, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"agent {agent!r}: return_directly must be a list of tool names, "
             f"got str {names!r}; write return_directly=[{names!r}]"
         )
@@ -110,11 +112,13 @@ def checked_sub_agents(agent: str, sub_agents: object) -> tuple[Agent, ...]:
         given = f"{type(sub_agents).__name__} {sub_agents!r}"
         if isinstance(sub_agents, Agent):
             given = f"a single agent {sub_agents.name!r}; write sub_agents=[{sub_agents.name}]"
-        raise TypeError(f"agent {agent!r}: sub_agents must be a list of agents, got {given}")
+        raise ArgumentTypeError(
+            f"agent {agent!r}: sub_agents must be a list of agents, got {given}"
+        )
     children = tuple(sub_agents)
     for index, child in enumerate(children):
         if not isinstance(child, Agent):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"agent {agent!r}: sub_agents[{index}] must be an agent, "
                 f"got {type(child).__name__} {child!r}"
             )

@@ -15,7 +15,7 @@ from adk._streams import merged
 from adk.agents.base import Agent, AgentInput, BaseAgent
 from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
-from adk.errors import ConfigurationError
+from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.events import AgentEvent, BreakLoop
 from adk.state.context import RunContext
 
@@ -26,7 +26,7 @@ def _check_children(name: str, sub_agents: Iterable[Agent]) -> tuple[Agent, ...]
         given = f"{type(sub_agents).__name__} {sub_agents!r}"
         if isinstance(sub_agents, Agent):
             given = f"a single agent {sub_agents.name!r}; write [{sub_agents.name}]"
-        raise TypeError(
+        raise ArgumentTypeError(
             f"workflow agent {name!r}: sub_agents must be a list of agents, got {given}"
         )
     children = tuple(sub_agents)
@@ -35,7 +35,7 @@ def _check_children(name: str, sub_agents: Iterable[Agent]) -> tuple[Agent, ...]
     seen: set[str] = set()
     for child in children:
         if not isinstance(child, Agent):
-            raise ConfigurationError(f"workflow agent {name!r}: {child!r} is not an agent")
+            raise ArgumentTypeError(f"workflow agent {name!r}: {child!r} is not an agent")
         if child.name in seen:
             raise ConfigurationError(
                 f"workflow agent {name!r} has two sub-agents named {child.name!r}"
@@ -136,7 +136,7 @@ class LoopAgent(BaseAgent):
     ) -> None:
         super().__init__(name, description)
         if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"loop agent {name!r}: max_iterations must be an int, "
                 f"got {type(max_iterations).__name__} {max_iterations!r} (0: no limit)"
             )

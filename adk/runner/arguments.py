@@ -4,8 +4,9 @@ Misuse should fail where it is made, naming the argument, rather than deep
 inside a run with an ``AttributeError`` or a ``RecursionError``. One rule
 decides the exception type, here and in the constructors of agents and tools:
 
-- ``TypeError`` when an argument is not the kind of object the parameter
-  takes (Python's convention): a wrong type, a single item where a
+- :class:`~adk.ArgumentTypeError` (a ``TypeError``, as Python's convention
+  wants, and a :class:`~adk.ConfigurationError`) when an argument is not the
+  kind of object the parameter takes: a wrong type, a single item where a
   collection is expected (``tools=add``), a class where an instance is
   expected (``run(Message)``), a ``bool`` where a number is expected
   (``max_iterations=True``).
@@ -14,12 +15,11 @@ decides the exception type, here and in the constructors of agents and tools:
   the choices (``cache="never"``), an unknown agent name, an empty checkpoint
   id, an agent tree with a cycle.
 
+So ``except ConfigurationError`` catches every misuse, and ``except
+TypeError`` the wrong kinds of value.
+
 Every message names the method or agent, the argument, what was expected and
 what was given (type and value: ``str '5'`` and ``5`` print alike otherwise).
-Two older checks raise ``ConfigurationError`` for a wrong type and keep doing
-so for compatibility: a workflow child that is not an agent, and
-``FunctionTool`` of something that is not callable.
-
 Where the checks are: this module checks the arguments of ``Runner`` and its
 run methods; agents check theirs in their constructors; :class:`~adk.AgentTree`
 (built by ``Runner(...)`` and ``AgentTool(...)``) rejects an agent that is its
@@ -47,7 +47,7 @@ from typing import Any
 
 from adk.agents.base import Agent
 from adk.agents.tree import AgentTree, sub_agents_of
-from adk.errors import ConfigurationError
+from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.messages import Message
 
 CACHE_MODES = ("auto", "preserve", "flush")
@@ -77,7 +77,7 @@ def is_int(value: object) -> bool:
 def check_count(label: str, value: object, minimum: int) -> None:
     """Check a count such as ``max_iterations``: an int (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{label} must be an int, got {describe(value)}")
+        raise ArgumentTypeError(f"{label} must be an int, got {describe(value)}")
     if value < minimum:
         raise ConfigurationError(f"{label} must be at least {minimum}, got {value}")
 
@@ -88,7 +88,7 @@ def check_seconds(label: str, value: object, alternative: str = "") -> None:
     ``alternative`` completes the TypeError's list of what is accepted (e.g. None).
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{label} must be a number of seconds (int or float){alternative}, "
             f"got {describe(value)}"
         )
@@ -121,7 +121,7 @@ def check_query(
     returns checks again (a few type comparisons) when iterated.
     """
     if type(text) is not str and not isinstance(text, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"query: text must be a str (one user message), got {describe(text)}; "
             "to send a list of Message, use run(...) or invoke(...)"
         )
@@ -185,20 +185,22 @@ def _check_messages(label: str, messages: object) -> None:
     expected = f"{label} must be a {'str or a ' if invoke else ''}list of Message (oldest first)"
     if messages is Message or isinstance(messages, Message):
         given = describe(messages) if messages is Message else "a single Message"
-        raise TypeError(f"{expected}, got {given}; pass a list, e.g. [Message.user('hi')]")
+        raise ArgumentTypeError(f"{expected}, got {given}; pass a list, e.g. [Message.user('hi')]")
     if isinstance(messages, str):
-        raise TypeError(f"{expected}, got {describe(messages)}; use query(text) for one message")
+        raise ArgumentTypeError(
+            f"{expected}, got {describe(messages)}; use query(text) for one message"
+        )
     if isinstance(messages, Sequence):
         _check_items(label, messages)
     elif not invoke or not isinstance(messages, Iterable) or isinstance(messages, Mapping):
-        raise TypeError(f"{expected}, got {describe(messages)}")
+        raise ArgumentTypeError(f"{expected}, got {describe(messages)}")
 
 
 def _check_items(label: str, messages: Sequence[object]) -> None:
     """Name the first item that is not a Message, by its index."""
     for index, message in enumerate(messages):
         if not isinstance(message, Message):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{label}[{index}] must be a Message, got {describe(message)}; "
                 "build messages with Message.user(...), Message.assistant(...)"
             )
@@ -207,7 +209,7 @@ def _check_items(label: str, messages: Sequence[object]) -> None:
 def _check_session_values(method: str, values: object) -> None:
     """Session values are written by the run, so they must be a mutable mapping."""
     if not isinstance(values, MutableMapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{method}: session_values must be a mutable mapping (e.g. a dict) of name to "
             f"value, got {describe(values)}"
         )
@@ -224,14 +226,14 @@ def check_agent_options(method: str, tree: AgentTree, options: object) -> None:
     other keys are left to the custom agents that read them.
     """
     if not isinstance(options, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{method}: agent_options must be a mapping of agent name (or '*') to options, "
             f"got {describe(options)}"
         )
     for name, given in options.items():
         label = f"{method}: agent_options[{name!r}]"
         if not isinstance(given, Mapping):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{label} must be a mapping of option name to value, e.g. "
                 f"{{'max_iterations': 5}}, got {describe(given)}"
             )
@@ -244,24 +246,26 @@ def check_agent_options(method: str, tree: AgentTree, options: object) -> None:
 def _check_option(label: str, key: object, value: object) -> None:
     """Check one of the options ``ChatModelAgent`` reads; other keys pass unchecked."""
     if key == "model_params" and not isinstance(value, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{label} must be a mapping such as {{'temperature': 0.2}}, got {describe(value)}"
         )
     elif key == "max_iterations":
         check_count(label, value, 1)
     elif key == "priority" and not is_int(value):
-        raise TypeError(f"{label} must be an int (higher runs first), got {describe(value)}")
+        raise ArgumentTypeError(
+            f"{label} must be an int (higher runs first), got {describe(value)}"
+        )
     elif key == "cache" and value not in CACHE_MODES:
         choices = "'auto', 'preserve' or 'flush'"
         if not isinstance(value, str):
-            raise TypeError(f"{label} must be a str: {choices}, got {describe(value)}")
+            raise ArgumentTypeError(f"{label} must be a str: {choices}, got {describe(value)}")
         raise ConfigurationError(f"{label} must be {choices}, got {value!r}")
 
 
 def _check_agent_name(method: str, tree: AgentTree, name: object) -> None:
     """Accept ``name`` if an agent tool's inner agent has it; otherwise say which names exist."""
     if not isinstance(name, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{method}: agent_options keys must be agent names (str) or '*', got {describe(name)}"
         )
     known = tree.names()
@@ -318,14 +322,14 @@ def check_resume(
 ) -> None:
     """Check the arguments of ``resume``/``resume_invoke``, before the checkpoint is touched."""
     if not isinstance(checkpoint_id, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{method}: checkpoint_id must be a str (RunResult.checkpoint_id, or the "
             f"checkpoint id of the interrupt event), got {describe(checkpoint_id)}"
         )
     if not checkpoint_id:
         raise ConfigurationError(f"{method}: checkpoint_id must not be empty")
     if answers is not None and not isinstance(answers, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{method}: answers must be a mapping of interrupt id to answer, e.g. "
             f"{{info.id: 'yes'}}, got {describe(answers)}"
         )

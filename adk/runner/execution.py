@@ -11,11 +11,12 @@ import anyio
 
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.flow import run_agent
-from adk.errors import AdkError, AgentRunError
+from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
 from adk.runner.checkpoint import Checkpointer, run_exists
 from adk.runner.result import RunResult
 from adk.state.context import RunContext
+from adk.state.interrupts import InterruptAnswerUnread
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
 from adk.state.serde import SerializationError
@@ -162,14 +163,6 @@ class RunExecution:
                 raise error.exception
             raise AgentRunError(error.type, error.message, error.run_path)
         return RunResult(ctx.run_id, events, ctx.session_values, ctx.events, ctx.serving)
-
-
-class InterruptAnswerUnread(AdkError):
-    """A resumed run paused again on an interrupt it was given the answer to, unread.
-
-    The code that raised the interrupt did not ask for its answer the way it
-    was addressed, so resuming again would pause again, forever.
-    """
 
 
 def _refuse_unread_answers(

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from adk.errors import AdkError
 from adk.events import InterruptInfo
 
 
@@ -38,6 +39,14 @@ class Interrupt(Exception):
         interrupt = cls(None)
         interrupt.nested = tuple(interrupts)
         return interrupt
+
+
+class InterruptAnswerUnread(AdkError):
+    """A resumed run paused again on an interrupt it was given the answer to, unread.
+
+    The code that raised the interrupt did not ask for its answer the way it
+    was addressed, so resuming again would pause again, forever.
+    """
 
 
 class Approval(BaseModel):

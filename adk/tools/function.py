@@ -18,7 +18,7 @@ from typing import Any, overload
 import anyio.to_thread
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from adk.errors import ConfigurationError
+from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.tools.base import ArgumentsInvalid, BaseTool, ToolContext
 
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:\s*$")
@@ -101,7 +101,7 @@ class FunctionTool(BaseTool):
         requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
     ) -> None:
         if not callable(fn):
-            raise ConfigurationError(f"FunctionTool needs a callable, got {fn!r}")
+            raise ArgumentTypeError(f"FunctionTool needs a callable, got {fn!r}")
         tool_name = str(name or getattr(fn, "__name__", ""))
         summary, param_docs = parse_docstring(inspect.getdoc(fn) or "")
         self.fn = fn

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adk.errors import ArgumentTypeError
 from adk.state.stores.base import CheckpointStore, StoreUnavailable
 from adk.state.stores.memory import InMemoryStore
 
@@ -25,7 +26,7 @@ def open_store(store: CheckpointStore | str | Path | None) -> CheckpointStore:
 
         return SQLiteStore(store)
     if not isinstance(store, CheckpointStore):
-        raise TypeError(
+        raise ArgumentTypeError(
             "checkpoint_store must be a CheckpointStore (e.g. InMemoryStore(), SQLiteStore(path)), "
             f"a SQLite file path (str or Path) or None, got {type(store).__name__} {store!r}"
         )
