@@ -77,7 +77,8 @@ class Backend:
     - ``slots``: llama.cpp: parallel slots per server (its ``--parallel``);
       the layer pins each stage of a run to a slot so the slot's cache is its own.
     - ``params``: default call parameters (``api_key``, ``temperature``...).
-    - ``timeout``: seconds an attempt may wait for the next bytes.
+    - ``timeout``: seconds per attempt: the whole answer, or a stream's first chunk and
+      then each next chunk (see :class:`~adk.LiteLLMModel`).
     - ``probe_interval``: seconds before an unavailable replica is probed again.
     """
 
