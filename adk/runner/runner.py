@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, MutableMapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
@@ -21,38 +20,27 @@ from adk.runner.arguments import (
     check_runner_settings,
 )
 from adk.runner.checkpoint import (
-    CheckpointAlreadyResumed,
-    Checkpointer,
-    check_resumable,
-    claim_name,
     list_checkpoints,
-    load_run,
     namespace,
-    new_meta,
     split_checkpoint_id,
 )
-from adk.runner.execution import NewRunCheckpointer, RunExecution, checked
+from adk.runner.execution import RunExecution
+from adk.runner.preparation import new_run, resumed_run
 from adk.runner.records import CheckpointInfo
 from adk.runner.result import RunResult
 from adk.serving.layer import ServingLayer
 from adk.state.context import (
     DEFAULT_MAX_TRANSFERS,
-    RunContext,
     RunSettings,
-    _RunShared,
-    new_run_id,
 )
-from adk.state.journal import Durability, RunJournal
-from adk.state.lease import DEFAULT_LEASE_SECONDS, RunLease
-from adk.state.serde import SerializationError, dumps
+from adk.state.journal import Durability
+from adk.state.lease import DEFAULT_LEASE_SECONDS
 from adk.state.stores import CheckpointStore, open_store
 
 if TYPE_CHECKING:
     from adk.agents.history import HistoryRewriter
 
 Options = Mapping[str, Mapping[str, Any]]
-_EMPTY_VALUES = dumps({})
-_NO_OPTIONS: Options = {}
 
 
 class Runner:
@@ -157,63 +145,12 @@ class Runner:
         the checkpoint id to pass to :meth:`resume`.
         """
         check_run(self.tree, messages, session_values, agent_options)
-        prepared = self._prepare_run(
-            messages, session_values, session_id, run_id, agent_options, streaming
+        prepared = new_run(
+            self, messages, session_values, session_id, run_id, agent_options, streaming
         )
         async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
             async for event in events:
                 yield event
-
-    def _prepare_run(
-        self,
-        messages: Sequence[Message],
-        session_values: MutableMapping[str, Any] | None,
-        session_id: str | None,
-        run_id: str | None,
-        agent_options: Options | None,
-        streaming: bool | None,
-    ) -> tuple[RunContext, RunJournal, Checkpointer]:
-        explicit_id = bool(run_id)
-        if not run_id:
-            run_id = new_run_id()
-        elif "/" in run_id:
-            raise ConfigurationError(f"run id {run_id!r} must not contain '/'")
-        values: MutableMapping[str, Any] = session_values if session_values is not None else {}
-        stream_mode = self.streaming if streaming is None else streaming
-        journal = RunJournal(durability=self.durability)
-        ctx = self._context(
-            messages, values, session_id, run_id, agent_options, stream_mode, journal
-        )
-        # Snapshot the starting values now (agents will change them); a value that cannot
-        # be checkpointed only matters if the run is ever checkpointed.
-        encoded_values: bytes | SerializationError = _EMPTY_VALUES
-        if values:
-            try:
-                encoded_values = dumps(dict(values))
-            except SerializationError as exc:
-                encoded_values = exc
-        # The metadata builder must not hold the context: the journal holds the
-        # checkpointer, so that would be a reference cycle, and every run's objects would
-        # wait for the garbage collector instead of being freed when the run ends.
-        root_input, session = ctx.root_input, session_id or ""
-        checkpointer = NewRunCheckpointer(
-            self.store,
-            run_id,
-            lambda: new_meta(
-                root=self.agent.name,
-                tree=self.tree,
-                root_input=root_input,
-                values=checked(encoded_values),
-                streaming=stream_mode,
-                durability=self.durability,
-                session_id=session,
-            ),
-            self.checkpoint_ttl,
-            RunLease(self.store, run_id, self.resume_lease),
-            explicit_id=explicit_id,
-        )
-        journal.sink = checkpointer
-        return ctx, journal, checkpointer
 
     async def invoke(
         self,
@@ -239,9 +176,7 @@ class Runner:
         messages = [Message.user(input)] if isinstance(input, str) else list(input)
         # A streaming Runner streams model calls here too (partial events are dropped):
         # only streamed calls have a time to first token for the serving metrics.
-        prepared = self._prepare_run(
-            messages, session_values, session_id, run_id, agent_options, None
-        )
+        prepared = new_run(self, messages, session_values, session_id, run_id, agent_options, None)
         return await RunExecution(self.agent, *prepared).result()
 
     # -- resuming ---------------------------------------------------------------------
@@ -269,74 +204,12 @@ class Runner:
         raises :class:`~adk.CheckpointAlreadyResumed`.
         """
         check_resume("resume", self.tree, checkpoint_id, answers, session_values, agent_options)
-        prepared = await self._prepare_resume(
-            checkpoint_id, answers, session_values, agent_options, streaming
+        prepared = await resumed_run(
+            self, checkpoint_id, answers, session_values, agent_options, streaming
         )
         async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
             async for event in events:
                 yield event
-
-    async def _prepare_resume(
-        self,
-        checkpoint_id: str,
-        answers: Mapping[str, Any] | None,
-        session_values: MutableMapping[str, Any] | None,
-        agent_options: Options | None,
-        streaming: bool | None,
-    ) -> tuple[RunContext, RunJournal, Checkpointer]:
-        loaded = await load_run(self.store, checkpoint_id)
-        given = dict(answers or {})
-        check_resumable(loaded, checkpoint_id, given, self.tree)
-        # Every record is decoded before the checkpoint is claimed: a damaged one raises
-        # CheckpointCorrupted (naming the run, the record and the field) and uses nothing up.
-        journal = RunJournal(durability=loaded.meta.durability, answers={**loaded.answers, **given})
-        for chunk in loaded.chunks:
-            chunk.load_into(journal)
-        journal.expect_reads(given)
-        values: MutableMapping[str, Any] = loaded.session_values()
-        claim = claim_name(checkpoint_id)
-        if claim is None and loaded.status == "interrupted" and loaded.checkpoint is not None:
-            # A paused run resumed by its run id uses up its latest checkpoint.
-            claim = claim_name(loaded.checkpoint.id)
-        # A checkpoint is answered once (a permanent claim); a run id (crash recovery) is
-        # guarded only by the lease, so a resume that dies does not block the next one.
-        if claim is not None and not await self.store.put_if_absent(
-            namespace(loaded.run_id), claim, dumps({"by": os.getpid()}), ttl=self.checkpoint_ttl
-        ):
-            raise CheckpointAlreadyResumed(
-                f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
-                "its latest interrupt instead (Runner.checkpoints lists them)"
-            )
-        if session_values is not None:
-            session_values.clear()
-            session_values.update(values)
-            values = session_values
-        stream_mode = loaded.meta.streaming if streaming is None else streaming
-        ctx = self._context(
-            loaded.root_input,
-            values,
-            loaded.meta.session_id or None,
-            loaded.run_id,
-            agent_options,
-            stream_mode,
-            journal,
-        )
-        checkpointer = Checkpointer(
-            self.store,
-            loaded.run_id,
-            loaded.meta,
-            ttl=self.checkpoint_ttl,
-            next_chunk=len(loaded.chunks),
-            next_checkpoint=loaded.checkpoint_count + 1,
-            meta_written=True,
-            lease=RunLease(self.store, loaded.run_id, self.resume_lease),
-        )
-        checkpointer.stored_answers.update(loaded.answers)
-        journal.sink = checkpointer
-        assert checkpointer.lease is not None
-        # Last: nothing below can fail and leave it held.
-        await checkpointer.lease.acquire(released=loaded.released_lease)
-        return ctx, journal, checkpointer
 
     async def resume_invoke(
         self,
@@ -350,8 +223,8 @@ class Runner:
         check_resume(
             "resume_invoke", self.tree, checkpoint_id, answers, session_values, agent_options
         )
-        prepared = await self._prepare_resume(
-            checkpoint_id, answers, session_values, agent_options, False
+        prepared = await resumed_run(
+            self, checkpoint_id, answers, session_values, agent_options, False
         )
         return await RunExecution(self.agent, *prepared).result()
 
@@ -378,30 +251,3 @@ class Runner:
         run_id = split_checkpoint_id(run_id)[0]
         await self.store.delete(namespace(run_id))
         await self.store.delete(f"lease:{run_id}")
-
-    # -- one execution ----------------------------------------------------------------
-
-    def _context(
-        self,
-        messages: Sequence[Message],
-        values: MutableMapping[str, Any],
-        session_id: str | None,
-        run_id: str | None,
-        agent_options: Options | None,
-        streaming: bool,
-        journal: RunJournal,
-    ) -> RunContext:
-        # RunContext.create without its defaulting: every value is known here.
-        shared = _RunShared(
-            run_id or new_run_id(),
-            session_id or "",
-            values,
-            self.serving,
-            streaming,
-            agent_options or _NO_OPTIONS,
-            self.settings,
-            messages,
-            self.tree,
-            journal,
-        )
-        return RunContext(shared, self._root_path)
