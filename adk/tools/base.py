@@ -123,6 +123,17 @@ class Tool(Protocol):
     ``validate`` checks decoded arguments and returns what ``call`` gets;
     ``call`` returns any value (text, a pydantic model, JSON-able data).
     ``return_directly`` ends the agent's turn with this tool's result.
+
+    Optional capabilities: a tool may also declare these attributes; one it
+    does not declare has the default shown (they are read once per tool, when
+    an agent builds its toolbox, by :class:`~adk.tools.toolbox.ToolTraits`):
+
+    - ``requires_approval`` (``False``): ``True``, or a predicate of the
+      validated arguments, to pause for a person's approval before the call;
+    - ``emits_events`` (``False``): the tool forwards events to the caller's
+      stream while it runs (``ToolContext.emit``), as an agent tool does;
+    - ``uses_context`` (``True``): the tool may read its ToolContext and so
+      change session values (``False`` lets adk skip building one).
     """
 
     name: str
@@ -202,6 +213,8 @@ class BaseTool:
         self.description = description
         self.return_directly = return_directly
         self.requires_approval: bool | Callable[[dict[str, Any]], bool] = False
+        self.emits_events = False
+        self.uses_context = True
         self._spec = ToolSpec(
             name=name,
             description=description,

@@ -10,6 +10,7 @@ import pytest
 from adk import (
     AgentEvent,
     AgentInput,
+    AgentTool,
     ChatModelAgent,
     ConfigurationError,
     ExitTool,
@@ -379,3 +380,38 @@ async def test_plain_functions_are_wrapped_as_tools() -> None:
     result = await Runner(agent).invoke("q")
     assert result.events[1].text == "HEY"
     assert model.requests[0].tools[0].description == "Upper-case the text."
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_the_tool_that_ends_the_turn_is_delivered_last_whatever_its_place(
+    streaming: bool,
+) -> None:
+    """Exit (or a return-directly tool) called first among several calls: its result is
+    still the turn's last event, the run's text and an agent tool's result."""
+
+    @tool(return_directly=True)
+    def answer(text: str) -> str:
+        """Give the final answer."""
+        return text
+
+    calls = [
+        ToolCall.of("answer", text="the answer"),
+        ToolCall.of("add", a=1, b=2),
+        ToolCall.of("add", a=3, b=4),
+    ]
+    inner = ChatModelAgent("inner", model=ScriptedModel([calls]), tools=[answer, add])
+    result = await Runner(inner, streaming=streaming).invoke("go")
+    assert result.text == "the answer"
+    assert [e.text for e in result.events][-3:] == ["3", "7", "the answer"]
+
+    exit_first = [ToolCall.of("exit", final_result="done"), ToolCall.of("add", a=1, b=1)]
+    quitter = ChatModelAgent("q", model=ScriptedModel([exit_first]), tools=[ExitTool(), add])
+    events = await collect(Runner(quitter, streaming=streaming), "go")
+    assert events[-1].text == "done" and events[-1].action is not None
+    assert events[-1].action.exit
+
+    outer_model = ScriptedModel([ToolCall.of("inner", request="go"), "relayed"])
+    inner_again = ChatModelAgent("inner", model=ScriptedModel([calls]), tools=[answer, add])
+    outer = ChatModelAgent("outer", model=outer_model, tools=[AgentTool(inner_again)])
+    await Runner(outer, streaming=streaming).invoke("go")
+    assert outer_model.requests[1].messages[-1].content == "the answer"
