@@ -71,7 +71,10 @@ class ToolCall(BaseModel):
         never end the run. A surrogate pair split into two code points (an
         emoji cut between two stream chunks) is joined first.
         """
-        value = _decode_json(_arguments_text(self.arguments))
+        arguments = self.arguments
+        if not (type(arguments) is str and arguments and arguments.isascii()):
+            arguments = _arguments_text(arguments)  # the checks and repairs of rarer input
+        value = _decode_json(arguments)
         if not isinstance(value, dict):
             raise ValueError(f"tool arguments must be a JSON object, got {type(value).__name__}")
         return value

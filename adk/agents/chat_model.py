@@ -34,7 +34,7 @@ from adk.errors import MaxIterationsExceeded
 from adk.events import AgentAction, AgentEvent, Interrupted
 from adk.messages import Message, repair_text
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
-from adk.state.addressing import call_id, model_call_key
+from adk.state.addressing import model_call_key
 from adk.state.context import RunContext
 from adk.tools.base import Tool
 from adk.tools.batch import order_for_delivery, run_tool_calls, stream_tool_calls
@@ -184,7 +184,12 @@ class ChatModelAgent(BaseAgent):
                             yield delta
                     reply = turn.reply
                 else:
-                    reply = await self._generated_reply(turn, key)
+                    request = self._request(turn, key, False)
+                    reply = journaled_reply(
+                        turn, key, (await ctx.serving.generate(self.model, request)).message
+                    )
+                if journal.step:
+                    await journal.flush()
             assert reply is not None
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.
@@ -233,26 +238,20 @@ class ChatModelAgent(BaseAgent):
     def _request(self, turn: Turn, key: str, stream: bool) -> ModelRequest:
         """The request of the model call journaled under ``key``."""
         ctx = turn.ctx
-        run_id = ctx.run_id
         return ModelRequest(
             messages=turn.messages,
             tools=turn.toolset.specs,
             params=turn.params,
             stream=stream,
-            run_id=run_id,
+            run_id=ctx.run_id,
             session_id=ctx.session_id,
             agent_name=self.name,
             agent_path=ctx.run_path,
             stage=self.stage,
-            call_id=call_id(run_id, key),
+            call_id=turn.call_prefix + key,
             priority=turn.priority,
             cache=turn.cache,
         )
-
-    async def _generated_reply(self, turn: Turn, key: str) -> Message:
-        """Call the model (not streaming) and journal its repaired reply."""
-        response = await turn.ctx.serving.generate(self.model, self._request(turn, key, False))
-        return await journaled_reply(turn, key, response.message)
 
     async def _streamed_reply(self, turn: Turn, key: str) -> AsyncGenerator[AgentEvent, None]:
         """Stream the model's reply as text deltas; the journaled reply lands in ``turn.reply``."""
@@ -269,7 +268,7 @@ class ChatModelAgent(BaseAgent):
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
-        turn.reply = await journaled_reply(turn, key, assembler.response().message)
+        turn.reply = journaled_reply(turn, key, assembler.response().message)
 
     def _streamed_tool_calls(
         self, turn: Turn, reply: Message, key: str

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from adk.errors import ConfigurationError
 from adk.messages import Message, repair_message
+from adk.state.addressing import call_id
 from adk.state.context import RunContext
 from adk.tools.base import Tool
 from adk.tools.execution import ToolOutcome
@@ -66,14 +67,15 @@ def ending_last(outcomes: list[ToolOutcome], ending: ToolOutcome | None) -> list
     return [*(outcome for outcome in outcomes if outcome is not ending), ending]
 
 
-async def journaled_reply(turn: Turn, key: str, reply: Message) -> Message:
-    """Journal a model's reply (with lone surrogates repaired) before the run goes on."""
-    if not is_ascii(reply):
+def journaled_reply(turn: Turn, key: str, reply: Message) -> Message:
+    """Journal a model's reply (with lone surrogates repaired); the caller flushes if needed.
+
+    Not a coroutine: on every model call's path, and it awaits nothing unless
+    the journal must be written now (``turn.journal.step``).
+    """
+    if not reply.content.isascii() or (reply.tool_calls and not is_ascii(reply)):
         reply = repair_message(reply)
-    journal = turn.journal
-    journal.note_model(key, reply)
-    if journal.step:
-        await journal.flush()
+    turn.journal.note_model(key, reply)
     return reply
 
 
@@ -92,6 +94,7 @@ class Turn:
 
     __slots__ = (
         "cache",
+        "call_prefix",
         "ctx",
         "journal",
         "max_iterations",
@@ -108,11 +111,19 @@ class Turn:
     ) -> None:
         self.ctx = ctx
         self.journal = ctx.journal
+        self.call_prefix = call_id(ctx.run_id, "")
+        """What a call id of this run starts with (the journal key follows)."""
         self.toolset = toolset
         self.messages = messages
         self.raise_errors = agent.tool_errors == "raise"
         self.reply: Message | None = None
         options = ctx.options_for(agent.name)
+        if not options:  # the common case: the agent's own settings
+            self.params = agent.model_params
+            self.max_iterations = agent.max_iterations
+            self.priority = agent.priority
+            self.cache: str = agent.cache
+            return
         params = agent.model_params
         if options.get("model_params"):
             params = {**params, **options["model_params"]}

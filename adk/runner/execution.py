@@ -36,6 +36,8 @@ class RunExecution:
         self.journal = journal
         self.checkpointer = checkpointer
         self.pending: dict[str, InterruptInfo] = {}
+        self._check_id = isinstance(checkpointer, NewRunCheckpointer) and checkpointer.explicit_id
+        """The app chose this new run's id: make sure no stored run has it before starting."""
 
     def _deliverable(self, event: AgentEvent) -> bool:
         """Note the event's interrupts; False for an event replayed from before a resume."""
@@ -48,8 +50,7 @@ class RunExecution:
     async def _start(self) -> AgentEvent | None:
         """Refuse a new run whose explicit id is taken; the error event if refused."""
         checkpointer = self.checkpointer
-        if not isinstance(checkpointer, NewRunCheckpointer) or not checkpointer.explicit_id:
-            return None
+        assert isinstance(checkpointer, NewRunCheckpointer)
         try:
             await checkpointer.refuse_taken_id()
         except Exception as exc:
@@ -69,40 +70,42 @@ class RunExecution:
         """
         failed_before = self.ctx.failed
         try:
-            return await self._write_outcome()
+            paused = bool(self.pending) and not failed_before
+            status = "paused" if paused else "failed" if failed_before else "finished"
+            await self.ctx.serving.run_finished(self.ctx.run_id, status)
+            if paused:
+                return await self._pause()
+            if self.checkpointer.meta_written or self.journal.step or self.journal.expecting:
+                await self._close()
         except Exception as exc:
             if failed_before:
                 logger.warning("run %s: could not record its failure: %r", self.ctx.run_id, exc)
                 return None
             return self._run_error(exc)
-
-    async def _write_outcome(self) -> AgentEvent | None:
-        """Checkpoint a paused run (returning the Runner's interrupt event), or close it."""
-        paused = bool(self.pending) and not self.ctx.failed
-        status = "paused" if paused else "failed" if self.ctx.failed else "finished"
-        await self.ctx.serving.run_finished(self.ctx.run_id, status)
-        if paused:
-            interrupts = tuple(self.pending.values())
-            checkpoint_id = await self.checkpointer.checkpoint(self.journal, interrupts)
-            _refuse_unread_answers(self.journal, interrupts, checkpoint_id)
-            name = self.agent.name
-            return AgentEvent(
-                agent_name=name,
-                run_path=(name,),
-                action=AgentAction(
-                    interrupted=Interrupted(interrupts=interrupts, checkpoint_id=checkpoint_id)
-                ),
-            )
-        unread = self.journal.unread()
-        if unread:
-            logger.warning(
-                "run %s ended without reading the answers to %s", self.ctx.run_id, unread
-            )
-        if self.checkpointer.meta_written or self.journal.step:
-            await self.checkpointer.finish(
-                self.journal, "failed" if self.ctx.failed else "finished"
-            )
         return None
+
+    async def _pause(self) -> AgentEvent:
+        """Checkpoint the paused run; the Runner's interrupt event."""
+        interrupts = tuple(self.pending.values())
+        checkpoint_id = await self.checkpointer.checkpoint(self.journal, interrupts)
+        _refuse_unread_answers(self.journal, interrupts, checkpoint_id)
+        name = self.agent.name
+        return AgentEvent(
+            agent_name=name,
+            run_path=(name,),
+            action=AgentAction(
+                interrupted=Interrupted(interrupts=interrupts, checkpoint_id=checkpoint_id)
+            ),
+        )
+
+    async def _close(self) -> None:
+        """Record the end of a run that has records in the store (nothing for the others)."""
+        journal = self.journal
+        unread = journal.unread()
+        if unread:
+            logger.warning("run %s ended without reading answers to %s", self.ctx.run_id, unread)
+        if self.checkpointer.meta_written or journal.step:
+            await self.checkpointer.finish(journal, "failed" if self.ctx.failed else "finished")
 
     def _root_stream(self) -> AsyncGenerator[AgentEvent, None]:
         return run_agent(self.agent, AgentInput(messages=list(self.ctx.root_input)), self.ctx)
@@ -110,7 +113,7 @@ class RunExecution:
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """Every event to deliver, ending with the interrupt event if the run paused."""
         try:
-            final = await self._start()
+            final = await self._start() if self._check_id else None
             if final is None:
                 async with aclosing(self._root_stream()) as stream:
                     async for event in stream:
@@ -141,7 +144,7 @@ class RunExecution:
         events: list[AgentEvent] = []
         deliverable = self._deliverable
         try:
-            final = await self._start()
+            final = await self._start() if self._check_id else None
             if final is None:
                 async with aclosing(self._root_stream()) as stream:
                     async for event in stream:

@@ -58,7 +58,11 @@ def tool_call_segment(tool_name: str, call_id: str) -> str:
 
 
 def call_id(run_id: str, key: str) -> str:
-    """A call's id across runs (serving metrics, idempotency keys): run id and journal key."""
+    """A call's id across runs (serving metrics, idempotency keys): run id and journal key.
+
+    ``call_id(run_id, "")`` is the prefix every call id of the run starts
+    with, so a hot path may compute it once and append the journal keys.
+    """
     return f"{run_id}:{key}"
 
 

@@ -333,9 +333,15 @@ class RunJournal:
         and must read their answers (see :meth:`unread`)."""
         self._expected = frozenset(interrupts)
 
+    @property
+    def expecting(self) -> bool:
+        """Whether this execution was given answers to read (a resume with answers)."""
+        return bool(self._expected)
+
     def unread(self) -> list[str]:
         """Interrupts answered by this resume whose answer no code has read (so far)."""
-        return sorted(self._expected - self._read)
+        expected = self._expected
+        return sorted(expected - self._read) if expected else []
 
     # -- calls --------------------------------------------------------------------------
 

@@ -46,13 +46,25 @@ class RunLease:
         self.run_id = run_id
         self.seconds = seconds
         self.namespace = f"lease:{run_id}"
-        self.owner = {
-            "token": os.urandom(8).hex(),
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-        }
+        self._owner: dict[str, Any] | None = None
         self.held = False
         self._renewed = 0.0
+
+    @property
+    def owner(self) -> dict[str, Any]:
+        """This process's claim: a random token, its pid and host.
+
+        Made on first use: most runs never write to the store, and a token
+        costs a system call.
+        """
+        owner = self._owner
+        if owner is None:
+            owner = self._owner = {
+                "token": os.urandom(8).hex(),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
+        return owner
 
     async def acquire(self, released: str | None = None) -> None:
         """Take the lease; else raise :class:`RunInProgress`.

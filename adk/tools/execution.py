@@ -22,7 +22,7 @@ from adk.messages import Message, ToolCall
 from adk.state.addressing import APPROVAL_KEY, interrupt_id
 from adk.state.context import RunContext
 from adk.state.interrupts import Approval, Interrupt
-from adk.state.journal import RunJournal, ToolRecord, start_recording, stop_recording
+from adk.state.journal import ToolRecord, start_recording, stop_recording
 from adk.state.serde import dumps
 from adk.tools.base import ArgumentsInvalid, Tool, ToolContext
 from adk.tools.toolbox import Toolbox, ToolTraits
@@ -119,7 +119,10 @@ async def run_tool_call(
     if traits.approval is not False and traits.needs_approval(arguments):
         approved = _approved_arguments(tool, call_ctx, raw_arguments, arguments, index)
         if isinstance(approved, ToolOutcome):
-            return await _flushed(ctx.journal, approved)
+            if approved.interrupts or not ctx.journal.step:
+                return approved
+            await ctx.journal.flush()  # a rejection (or a bad edit) is a completed call
+            return approved
         arguments = approved
     return await _invoke(tool, traits, arguments, call_ctx, index, raise_errors)
 
@@ -282,7 +285,10 @@ async def _invoke(
     finally:
         if token is not None:
             stop_recording(token)
-    return await _flushed(call_ctx.journal, outcome)
+    journal = call_ctx.journal
+    if journal.step:
+        await journal.flush()
+    return outcome
 
 
 def _raised_interrupt(signal: Interrupt, call_ctx: _CallContext, index: int) -> ToolOutcome:
@@ -304,13 +310,6 @@ def _pending(pending_id: str, address: tuple[str, ...], info: Any) -> InterruptI
 def _interrupted(call: ToolCall, index: int, interrupts: tuple[InterruptInfo, ...]) -> ToolOutcome:
     message = Message.tool("", tool_call_id=call.id, name=call.name)
     return ToolOutcome(message, [], interrupts=interrupts, index=index)
-
-
-async def _flushed(journal: RunJournal, outcome: ToolOutcome) -> ToolOutcome:
-    """``outcome`` once its journal record is stored (durability ``"step"``)."""
-    if journal.step:
-        await journal.flush()
-    return outcome
 
 
 def _failure(call: ToolCall, index: int, text: str, raise_errors: bool) -> ToolOutcome:
