@@ -188,26 +188,34 @@ async def test_redis_store_bounds_its_connections(tmp_path: Path) -> None:
 async def test_redis_store_serves_waiting_operations_first_come_first_served(
     tmp_path: Path,
 ) -> None:
-    """No operation waits much longer than the others for a connection.
+    """Operations waiting for a connection get one in the order they asked.
 
     redis-py's blocking pool lets an operation that just arrived take a connection
-    that a waiting one was woken up for, so under load some operations waited past
-    the pool timeout (9 of 2,000 runs failed in bench/store_stress.py). The pool
-    timeout here is a third of the time the same runs take with no timeout: served
-    in turn, an operation waits for about one operation of each other run (an
-    eighth of that time), so none gives up.
+    that a waiting one was woken up for: a run that finishes one write and starts
+    its next at once jumps the queue, so under load some operations waited past
+    the pool timeout (9 of 2,000 runs failed in bench/store_stress.py, which runs
+    that load). Deterministically here: one connection, held by a write on a paused
+    server; twenty more runs queue up one after the other, each writing twice.
+    Served in turn, every run's first write completes before any second write.
     """
     with private_redis(tmp_path) as server:
-        calibration = RedisStore(server.url, max_connections=2, key_prefix="c:", pool_timeout=60)
+        store = RedisStore(server.url, max_connections=1, key_prefix="f:", pool_timeout=60)
+        done: list[str] = []
+
+        async def run(index: int) -> None:
+            for write in ("first", "second"):
+                await store.put("fcfs", f"{write}-{index:02d}", b"x")
+                done.append(write)
+
         try:
-            baseline = await run_concurrently(calibration, 300)
+            await store.put("fcfs", "warm", b"x")  # the one connection exists
+            async with anyio.create_task_group() as group:
+                server.pause()
+                for index in range(21):  # 0 takes the connection; 1..20 wait in turn
+                    group.start_soon(run, index)
+                    await anyio.wait_all_tasks_blocked()
+                server.resume()
+            assert done == ["first"] * 21 + ["second"] * 21
         finally:
-            await calibration.close()
-        store = RedisStore(
-            server.url, max_connections=2, key_prefix="t:", pool_timeout=baseline / 3
-        )
-        try:
-            await run_concurrently(store, 300)
-            await check_stored_runs(store, 300)
-        finally:
+            server.resume()
             await store.close()
