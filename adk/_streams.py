@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 from anyio.abc import ObjectSendStream
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -18,6 +21,10 @@ Producer = Callable[[Callable[[T], Awaitable[None]]], Awaitable[None]]
 
 
 def _on_asyncio() -> bool:
+    # Not imported means not running: importing adk does not import asyncio for this.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -34,6 +41,8 @@ class _Handoff(Generic[T]):
     """
 
     def __init__(self, producers: int) -> None:
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         self._items: deque[tuple[T, asyncio.Future[None]]] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -98,6 +107,8 @@ async def merged(producers: Sequence[Producer[T]]) -> AsyncGenerator[T, None]:
     # asyncio's own TaskGroup spawns a task several times faster than anyio's, and is just
     # as structured: leaving the block (normally, by error or by cancellation) cancels and
     # awaits every producer.
+    import asyncio
+
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(drive(producer)) for producer in producers]
         items = channel.items()
