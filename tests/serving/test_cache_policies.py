@@ -188,22 +188,26 @@ async def test_a_hard_flush_calls_the_engine_endpoint(
 
 
 async def test_a_hard_flush_waits_while_our_own_call_is_in_flight() -> None:
-    def answer(body: Body) -> Reply:
-        return Reply.text("slow " * 20 if "slow" in body["messages"][-1]["content"] else "ok")
-
-    with start_engines(1, handler=answer) as (server,):
-        server.seconds_per_output_token = 0.02
+    # The other call is held by the engine until the test lets it go, so it is in flight
+    # for exactly as long as the test needs (timing it with a slow reply raced the first
+    # call's litellm import and the quick run on a loaded machine). While held it waits in
+    # the engine's queue: the engine reports nothing running, so only the layer's own
+    # count of calls in flight can keep the flush back.
+    with start_engines(1) as (server,):
+        held = server.hold(lambda body: body["messages"][-1]["content"] == "held please")
         layer = ServingLayer([backend("a", server, kind="sglang", flush="hard")])
         runner = Runner(agent("solo"), serving=layer)
-        slow = ModelRequest(messages=[Message.user("slow please")], run_id="other", agent_name="x")
+        other = ModelRequest(messages=[Message.user("held please")], run_id="other", agent_name="x")
         async with anyio.create_task_group() as group:
-            group.start_soon(layer.generate, "a", slow)
-            await until(lambda: server.in_flight == 1)
+            group.start_soon(layer.generate, "a", other)
+            await held.wait_held()
+            assert server.in_flight == 0  # asked now, the engine would say it is idle
             await runner.invoke("quick")
-            # The run is over and its flush decided, but the engine is busy with the slow call.
+            # The run is over and its flush decided, but our other call is still in flight.
             assert [f.sent for f in layer.flushes] == [None]
             assert server.flushes == []
-        # The slow call ended: its completion sent the pending flush to an idle engine.
+            held.release()
+        # The other call ended: its completion sent the pending flush to an idle engine.
         assert [f.sent for f in layer.flushes] == [True]
         assert [f.idle for f in server.flushes] == [True]
         assert server.flushed_while_busy == 0

@@ -375,6 +375,47 @@ def test_stop_kills_a_replica_mid_request() -> None:
         assert cached(post(e, body)) == 0
 
 
+def test_a_held_request_waits_in_the_queue_until_released(engine: EngineServer) -> None:
+    hold = engine.hold(lambda body: body["messages"][-1]["content"] == "Hold me.")
+    answers: list[dict[str, Any]] = []
+    caller = threading.Thread(target=lambda: answers.append(post(engine, chat("Hold me."))))
+    caller.start()
+    assert hold.held.wait(10)
+    # Waiting, not running: the engine's own figures say so.
+    assert (engine.waiting, engine.in_flight) == (1, 0)
+    seen = metrics(engine)
+    assert seen["vllm:num_requests_waiting"] == seen["sglang:num_queue_reqs"] == 1
+    assert seen["vllm:num_requests_running"] == 0
+    post(engine, chat("Not held."))  # other requests go through meanwhile
+    assert answers == [] and caller.is_alive()
+
+    hold.release()
+    caller.join(timeout=10)
+    assert len(answers) == 1 and engine.waiting == 0
+    post(engine, chat("Hold me."))  # once released, matching requests pass at once
+    assert engine.requests_total == 3
+
+
+def test_stop_drops_held_requests() -> None:
+    e = EngineServer().start()
+    hold = e.hold(lambda body: True)
+    failed: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            post(e, chat("Held forever."))
+        except (httpx.HTTPError, AssertionError) as exc:
+            failed.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert hold.held.wait(10)
+    e.stop()
+    caller.join(timeout=5)
+    assert not caller.is_alive() and failed
+    assert hold.released and e.wait_idle()
+
+
 def test_stop_mid_stream_truncates_the_stream() -> None:
     body = chat("Stream slowly.", stream=True)
     e = EngineServer([Reply.text(words("w", 50))], seconds_per_output_token=0.02).start()

@@ -46,6 +46,14 @@ Engine endpoints, so one class can stand in for any of the three engines
     ``GET /metrics`` in Prometheus text with the vLLM, SGLang and llama.cpp names
     of KV-cache usage and the vLLM prefix-cache counters.
 
+Holding requests, so tests synchronise on events instead of sleeping
+    :meth:`EngineServer.hold` returns a :class:`Hold`: chat completions it matches
+    wait in the engine's queue, before they run, until the test calls
+    :meth:`Hold.release`. The test knows when one arrived (:meth:`Hold.wait_held`),
+    and for as long as it is held the call is in flight for its client while the
+    engine reports it as waiting, not running (``in_flight`` stays 0), like a
+    request in vLLM's or SGLang's queue.
+
 Simulated latency (``prefill_seconds_per_token`` per computed prompt token
 before the first byte, ``seconds_per_output_token`` per output token) uses the
 base server's interruptible wait, so :meth:`~OpenAIServer.stop` kills a replica
@@ -67,11 +75,13 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import anyio.to_thread
 
 from tests.support.openai_server import Body, Handler, OpenAIServer, Reply, RouteResponse
 
@@ -79,6 +89,10 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "test-model"
 """The model name in ``/metrics`` labels (the one ``/v1/models`` lists)."""
+
+HOLD_TIMEOUT = 120.0
+"""Seconds :meth:`Hold.wait_held` waits before failing the test (a hung test's safety net;
+generous, since a first model call may import litellm on a loaded machine first)."""
 
 _TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]")
 _SYSTEM_ROLES = ("system", "developer")
@@ -284,6 +298,46 @@ def _default_answer(body: Body) -> Reply | str:
     return "ok"
 
 
+class Hold:
+    """Chat completions an engine keeps waiting, before running them, until the test lets go.
+
+    Timing a test on a slow reply ("this call surely lasts longer than that
+    one") fails on a loaded machine; a hold makes the order explicit: the test
+    waits until a matching request is held (:meth:`wait_held`), does what must
+    happen while that call is in flight, then lets it go (:meth:`release`).
+    Made by :meth:`EngineServer.hold`.
+    """
+
+    def __init__(self, matches: Callable[[Body], bool]) -> None:
+        self.matches = matches
+        """Which request bodies are held (called on the engine's threads: keep it quick)."""
+        self.held = threading.Event()
+        """Set once a matching request has arrived and is being held."""
+        self._released = threading.Event()
+
+    @property
+    def released(self) -> bool:
+        """Whether :meth:`release` was called (matching requests then pass at once)."""
+        return self._released.is_set()
+
+    def release(self) -> None:
+        """Let the held requests run, and every later matching one through."""
+        self._released.set()
+
+    def wait_released(self) -> None:
+        """Block the engine thread of a held request until :meth:`release`."""
+        self._released.wait()
+
+    async def wait_held(self) -> None:
+        """Wait, without blocking the event loop, until a matching request is held.
+
+        :data:`HOLD_TIMEOUT` is only a safety net against a hung test, nothing is
+        timed with it: it raises :class:`AssertionError` when it expires.
+        """
+        if not await anyio.to_thread.run_sync(self.held.wait, HOLD_TIMEOUT, abandon_on_cancel=True):
+            raise AssertionError(f"no matching request reached the engine in {HOLD_TIMEOUT} s")
+
+
 class EngineServer(OpenAIServer):
     """An OpenAI-compatible engine with a block-hashed, LRU prefix cache (see the module doc).
 
@@ -327,6 +381,9 @@ class EngineServer(OpenAIServer):
         """When set, the KV-cache usage fraction reported (``/metrics``, :attr:`kv_usage`)."""
         self._engine_lock = threading.Lock()
         self._idle = threading.Condition(self._engine_lock)
+        self._holds: list[Hold] = []
+        self._waiting = 0
+        """Requests held (see :meth:`hold`): waiting, not running, like an engine's queue."""
         self._cache = PrefixCache(cache_tokens // block_tokens)
         self._slots = [_Slot() for _ in range(n_slots)]
         self._reset_counters()
@@ -346,6 +403,14 @@ class EngineServer(OpenAIServer):
 
     def __enter__(self) -> EngineServer:
         return self.start() if self._httpd is None else self
+
+    def stop(self) -> None:
+        """Stop serving; requests still held are let go, and dropped unanswered like the rest."""
+        super().stop()
+        with self._engine_lock:
+            holds = list(self._holds)
+        for hold in holds:
+            hold.release()
 
     # -- counters ------------------------------------------------------------------------------
 
@@ -468,6 +533,7 @@ class EngineServer(OpenAIServer):
                 "completion_tokens_total": self._completion_tokens,
                 "cache_hit_rate": cached / prompt if prompt else 0.0,
                 "in_flight": self._in_flight,
+                "waiting": self._waiting,
                 "flushes": len(self._flushes),
                 "flushed_while_busy": sum(1 for f in self._flushes if f.flushed and not f.idle),
                 "slot_erases": self._slot_erases,
@@ -479,12 +545,50 @@ class EngineServer(OpenAIServer):
 
     # -- answering -----------------------------------------------------------------------------
 
+    def hold(self, matches: Callable[[Body], bool]) -> Hold:
+        """Hold chat completions whose body ``matches`` before they run, until released.
+
+        A held request is waiting, not running: it is not in :attr:`in_flight`
+        (the engine's ``/metrics`` count it among waiting requests), and its
+        reply is chosen once it is let go. :meth:`stop` lets held requests go.
+        """
+        hold = Hold(matches)
+        with self._engine_lock:
+            self._holds.append(hold)
+        return hold
+
+    def _wait_for_holds(self, body: Body) -> None:
+        """Keep ``body`` waiting while a hold that matches it has not been released."""
+        with self._engine_lock:
+            holds = [hold for hold in self._holds if not hold.released]
+        holding = [hold for hold in holds if hold.matches(body)]
+        if not holding:
+            return
+        with self._engine_lock:
+            self._waiting += 1
+        try:
+            for hold in holding:
+                hold.held.set()
+            for hold in holding:
+                hold.wait_released()
+        finally:
+            with self._engine_lock:
+                self._waiting -= 1
+
+    @property
+    def waiting(self) -> int:
+        """Requests held (:meth:`hold`) right now."""
+        with self._engine_lock:
+            return self._waiting
+
     def respond(self, body: Body) -> Reply:
-        """Refuse an invalid ``id_slot`` (like llama.cpp) before using up a scripted reply."""
+        """Refuse an invalid ``id_slot`` (like llama.cpp), and keep held requests waiting,
+        before using up a scripted reply."""
         slot = body.get("id_slot")
         valid = slot is None or slot == -1 or (isinstance(slot, int) and 0 <= slot < self.n_slots)
         if not valid:
             return Reply.error(400, f"invalid id_slot {slot!r} (n_slots={self.n_slots})")
+        self._wait_for_holds(body)
         return super().respond(body)
 
     @contextmanager
@@ -670,7 +774,7 @@ class EngineServer(OpenAIServer):
         """The ``/metrics`` page: Prometheus text, with each engine's name for the figures."""
         with self._engine_lock:
             usage = self._kv_usage()
-            running = self._in_flight
+            running, waiting = self._in_flight, self._waiting
             queries, hits = self._prompt_tokens, self._cached_tokens
             prefill, completion, requests = (
                 self._prefill_tokens,
@@ -682,7 +786,7 @@ class EngineServer(OpenAIServer):
             ("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage, 1 = 100%.", label, usage),
             ("vllm:gpu_cache_usage_perc", "gauge", "KV-cache usage (old name).", label, usage),
             ("vllm:num_requests_running", "gauge", "Requests running.", label, running),
-            ("vllm:num_requests_waiting", "gauge", "Requests waiting.", label, 0),
+            ("vllm:num_requests_waiting", "gauge", "Requests waiting.", label, waiting),
             (
                 "vllm:prefix_cache_queries_total",
                 "counter",
@@ -695,7 +799,7 @@ class EngineServer(OpenAIServer):
             ("vllm:generation_tokens_total", "counter", "Output tokens.", label, completion),
             ("sglang:token_usage", "gauge", "KV-cache token usage.", label, usage),
             ("sglang:num_running_reqs", "gauge", "Requests running.", label, running),
-            ("sglang:num_queue_reqs", "gauge", "Requests queued.", label, 0),
+            ("sglang:num_queue_reqs", "gauge", "Requests queued.", label, waiting),
             (
                 "sglang:cache_hit_rate",
                 "gauge",
@@ -705,7 +809,7 @@ class EngineServer(OpenAIServer):
             ),
             ("llamacpp:kv_cache_usage_ratio", "gauge", "KV-cache usage, 1 = 100%.", "", usage),
             ("llamacpp:requests_processing", "gauge", "Requests processing.", "", running),
-            ("llamacpp:requests_deferred", "gauge", "Requests deferred.", "", 0),
+            ("llamacpp:requests_deferred", "gauge", "Requests deferred.", "", waiting),
             ("llamacpp:prompt_tokens_total", "counter", "Prompt tokens computed.", "", prefill),
             ("engine_requests_total", "counter", "Chat completions answered.", "", requests),
             ("engine_prompt_tokens_total", "counter", "Prompt tokens.", "", queries),
