@@ -7,6 +7,8 @@ test_serving_layer.py and test_cache_policies.py, against real HTTP engines.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import pytest
 
 from adk import ConfigurationError, Message, ModelRequest, ScriptedModel, ToolSpec
@@ -24,6 +26,7 @@ from adk.serving import (
     ServingSummary,
     SessionAffinity,
 )
+from adk.serving.dispatch import _FAST_COPY, _with_params
 from adk.serving.engines import kv_usage, parse_prometheus
 from adk.serving.prefix import PrefixIndex, canonical_request, fingerprint
 from adk.serving.routing import routing_policy
@@ -392,3 +395,37 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_slo
         assert queue.waiting == 1
         queue.release(held)
     assert served == ["next"] and queue.waiting == 0 and busy.in_flight == 0
+
+
+# -- the dispatcher -----------------------------------------------------------------------------
+
+
+def test_an_attempt_copies_every_field_of_the_request() -> None:
+    # The dispatcher copies requests field by field (faster than dataclasses.replace); a field
+    # added to ModelRequest makes it fall back to replace, and this test says to list it.
+    assert _FAST_COPY, "list ModelRequest's new field in adk/serving/dispatch.py:_with_params"
+    full = ModelRequest(
+        messages=[Message.user("hi")],
+        tools=[ToolSpec(name="t")],
+        params={"temperature": 0.5},
+        stream=True,
+        run_id="r",
+        session_id="s",
+        agent_name="a",
+        agent_path=("flow", "a"),
+        stage="st",
+        call_id="c",
+        priority=3,
+        cache="flush",
+        cache_breakpoints=(0,),
+    )
+    params = {"extra_body": {"id_slot": 1}}
+    copied = _with_params(full, params)
+    assert copied == replace(full, params=params) and copied.params is params
+
+    @dataclass(slots=True, kw_only=True)
+    class Tagged(ModelRequest):
+        tag: str = ""
+
+    tagged = Tagged(messages=[Message.user("hi")], tag="x")
+    assert _with_params(tagged, params) == replace(tagged, params=params)
