@@ -13,7 +13,7 @@ import adk
 
 # Lowest first; a module may import only from its own layer or lower ones.
 LAYERS = [
-    {"errors", "messages", "events", "_streams"},
+    {"errors", "messages", "events", "_streams", "_lazy"},
     {"models"},
     {"serving"},
     {"state"},

@@ -4,8 +4,8 @@ A resumed run executes its agents again from the start and finds what
 already happened by name: every agent invocation, model call, tool call and
 interrupt of a run has a deterministic address, the same in every execution
 of the run. This module builds all of them; agents and tools ask their
-context (``ctx.model_call_key(i)``, ``ToolContext.address``...) and never
-format an address themselves.
+context (``ctx.invocation``, ``ToolContext.address``...) and the functions
+here, and never format an address themselves.
 
 - An **address** is a tuple of segments from the root: agent names (the
   second and later invocations at one place get ``name@n``, e.g. loop
@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-
-Address = tuple[str, ...]
-"""Segments from the root agent down to an agent invocation or a tool call."""
 
 APPROVAL_KEY = "approval"
 """The interrupt key of a tool call's approval."""

@@ -16,7 +16,6 @@ from adk.events import InterruptInfo
 from adk.state.addressing import (
     agent_interrupt_id,
     invocation_key,
-    model_call_key,
     occurrence_segment,
 )
 from adk.state.journal import RunJournal, record_session_write
@@ -246,10 +245,6 @@ class RunContext:
             segment = occurrence_segment(self.address[-1], occurrence)
             self.address = (*self.address[:-1], segment)
             self.invocation = invocation_key(self.address)
-
-    def model_call_key(self, iteration: int) -> str:
-        """The journal key of this agent invocation's ``iteration``-th model call."""
-        return model_call_key(self.invocation, iteration)
 
     @property
     def journal(self) -> RunJournal:
