@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "GenModelInput": "adk.agents.chat_model",
     "default_model_input": "adk.agents.chat_model",
     "AgentTool": "adk.agents.agent_tool",
-    "HistoryEntry": "adk.agents.history",
+    "HistoryEntry": "adk.events",
     "HistoryRewriter": "adk.agents.history",
     "default_history_rewriter": "adk.agents.history",
     "input_messages": "adk.agents.history",
@@ -129,6 +129,17 @@ _EXPORTS: dict[str, str] = {
     "RunInProgress": "adk.state.lease",
     "LeaseLost": "adk.state.lease",
     "Approval": "adk.state.interrupts",
+    # sessions
+    "SessionService": "adk.sessions.service",
+    "Session": "adk.sessions.service",
+    "SessionInfo": "adk.sessions.service",
+    "PausedTurn": "adk.sessions.records",
+    "SessionError": "adk.sessions.records",
+    "SessionBusy": "adk.sessions.records",
+    "SessionPaused": "adk.sessions.records",
+    "SessionNotFound": "adk.sessions.records",
+    "SessionCorrupted": "adk.sessions.records",
+    "SessionVersionError": "adk.sessions.records",
     # runner
     "RunContext": "adk.state.context",
     "RunResult": "adk.runner.result",
@@ -163,7 +174,6 @@ if TYPE_CHECKING:
         run_agent as run_agent,
     )
     from adk.agents.history import (
-        HistoryEntry as HistoryEntry,
         HistoryRewriter as HistoryRewriter,
         default_history_rewriter as default_history_rewriter,
         input_messages as input_messages,
@@ -203,6 +213,7 @@ if TYPE_CHECKING:
         AgentOutput as AgentOutput,
         BreakLoop as BreakLoop,
         ErrorInfo as ErrorInfo,
+        HistoryEntry as HistoryEntry,
         Interrupted as Interrupted,
         InterruptInfo as InterruptInfo,
         RunPath as RunPath,
@@ -279,6 +290,20 @@ if TYPE_CHECKING:
     from adk.serving.scheduler import (
         BackendUnavailableError as BackendUnavailableError,
         QueueFullError as QueueFullError,
+    )
+    from adk.sessions.records import (
+        PausedTurn as PausedTurn,
+        SessionBusy as SessionBusy,
+        SessionCorrupted as SessionCorrupted,
+        SessionError as SessionError,
+        SessionNotFound as SessionNotFound,
+        SessionPaused as SessionPaused,
+        SessionVersionError as SessionVersionError,
+    )
+    from adk.sessions.service import (
+        Session as Session,
+        SessionInfo as SessionInfo,
+        SessionService as SessionService,
     )
     from adk.state.context import (
         RunContext as RunContext,

@@ -9,7 +9,7 @@ error. Errors are data: a failing agent yields one error event and stops.
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -178,3 +178,20 @@ class AgentEvent(BaseModel):
     def is_error(self) -> bool:
         """True if this event reports a failure."""
         return self.error is not None
+
+
+class HistoryEntry(NamedTuple):
+    """One message of the run's history and who produced it.
+
+    ``agent_name`` is None for user input: the run's root input, or a user
+    message of an earlier turn of a stored session.
+    """
+
+    agent_name: str | None
+    message: Message
+    action: AgentAction | None = None
+
+    @property
+    def is_input(self) -> bool:
+        """True for a message of the run's root input."""
+        return self.agent_name is None

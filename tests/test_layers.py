@@ -17,6 +17,7 @@ LAYERS = [
     {"models"},
     {"serving"},
     {"state"},
+    {"sessions"},
     {"tools"},
     {"agents"},
     {"runner"},

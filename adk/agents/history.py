@@ -9,26 +9,12 @@ that a model never sees tool calls it did not make.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
-from adk.events import AgentAction
+from adk.events import HistoryEntry as HistoryEntry
 from adk.messages import Message
 from adk.state.context import RunContext
 
 TRANSFER_TOOL_NAME = "transfer_to_agent"
-
-
-class HistoryEntry(NamedTuple):
-    """One message of the run's history and who produced it (None: the root input)."""
-
-    agent_name: str | None
-    message: Message
-    action: AgentAction | None = None
-
-    @property
-    def is_input(self) -> bool:
-        """True for a message of the run's root input."""
-        return self.agent_name is None
 
 
 HistoryRewriter = Callable[[Sequence[HistoryEntry], str], list[Message]]
@@ -36,8 +22,9 @@ HistoryRewriter = Callable[[Sequence[HistoryEntry], str], list[Message]]
 
 
 def history_entries(ctx: RunContext) -> list[HistoryEntry]:
-    """The run's root input and recorded messages, oldest first."""
-    entries = [HistoryEntry(None, message) for message in ctx.root_input]
+    """The session's earlier turns, the run's root input and recorded messages, oldest first."""
+    entries = list(ctx.prior)
+    entries.extend(HistoryEntry(None, message) for message in ctx.root_input)
     for event in ctx.events:
         message = event.message
         if message is not None:

@@ -237,6 +237,7 @@ def new_meta(
     streaming: bool,
     durability: Durability,
     session_id: str,
+    stored_session: bool = False,
 ) -> dict[str, Any]:
     """The metadata record of a new run (``values`` already encoded, checked up front)."""
     meta = RunMeta(
@@ -248,6 +249,7 @@ def new_meta(
         durability=durability,
         session_id=session_id,
         created=time.time(),
+        stored_session=stored_session,
     )
     return meta.encode()
 

@@ -11,10 +11,13 @@ import anyio
 
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.flow import run_agent
+from adk.agents.history import input_messages
+from adk.agents.tree import AgentTree, tree_of
 from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
 from adk.runner.checkpoint import Checkpointer, run_exists
 from adk.runner.result import RunResult
+from adk.runner.session_turn import SessionBinding, SessionRequest
 from adk.state.context import RunContext
 from adk.state.interrupts import InterruptAnswerUnread
 from adk.state.journal import RunJournal
@@ -29,7 +32,12 @@ class RunExecution:
     """Runs the root agent once (a new run, or a resumed one) and settles the outcome."""
 
     def __init__(
-        self, agent: Agent, ctx: RunContext, journal: RunJournal, checkpointer: Checkpointer
+        self,
+        agent: Agent,
+        ctx: RunContext,
+        journal: RunJournal,
+        checkpointer: Checkpointer,
+        session: SessionRequest | None = None,
     ) -> None:
         self.agent = agent
         self.ctx = ctx
@@ -38,6 +46,11 @@ class RunExecution:
         self.pending: dict[str, InterruptInfo] = {}
         self._check_id = isinstance(checkpointer, NewRunCheckpointer) and checkpointer.explicit_id
         """The app chose this new run's id: make sure no stored run has it before starting."""
+        self.session = SessionBinding(session, ctx) if session is not None else None
+        """Set when the run is a turn of a stored session."""
+        self._start_first = self._check_id or session is not None
+        self._session_steps = session is not None and journal.step
+        """A stored session's turn under ``durability="step"`` appends as it goes."""
 
     def _deliverable(self, event: AgentEvent) -> bool:
         """Note the event's interrupts; False for an event replayed from before a resume."""
@@ -48,14 +61,30 @@ class RunExecution:
         return not self.journal.take_replayed(event)
 
     async def _start(self) -> AgentEvent | None:
-        """Refuse a new run whose explicit id is taken; the error event if refused."""
+        """Refuse a new run whose explicit id is taken, take its session; the error event if not."""
         checkpointer = self.checkpointer
-        assert isinstance(checkpointer, NewRunCheckpointer)
+        new = checkpointer if isinstance(checkpointer, NewRunCheckpointer) else None
         try:
-            await checkpointer.refuse_taken_id()
+            if self._check_id and new is not None:
+                await new.refuse_taken_id()
+            if self.session is not None:
+                await self.session.begin(new)
         except Exception as exc:
             return self._run_error(exc)
         return None
+
+    async def _step(self, event: AgentEvent) -> None:
+        """Append a completed message of a session turn to the session as it goes.
+
+        A failed append is only logged: the turn's last append writes
+        everything not yet appended.
+        """
+        if event.message is None or event.partial or self.session is None:
+            return
+        try:
+            await self.session.step()
+        except Exception as exc:
+            logger.warning("run %s: session append failed: %r", self.ctx.run_id, exc)
 
     def _run_error(self, exc: Exception) -> AgentEvent:
         """The run's last event for a failure outside its agents (the store, the run id)."""
@@ -73,16 +102,19 @@ class RunExecution:
             paused = bool(self.pending) and not failed_before
             status = "paused" if paused else "failed" if failed_before else "finished"
             await self.ctx.serving.run_finished(self.ctx.run_id, status)
+            final = None
             if paused:
-                return await self._pause()
-            if self.checkpointer.meta_written or self.journal.step or self.journal.expecting:
+                final = await self._pause()
+            elif self.checkpointer.meta_written or self.journal.step or self.journal.expecting:
                 await self._close()
+            if self.session is not None:
+                await self.session.settle(final)
+            return final
         except Exception as exc:
             if failed_before:
                 logger.warning("run %s: could not record its failure: %r", self.ctx.run_id, exc)
                 return None
             return self._run_error(exc)
-        return None
 
     async def _pause(self) -> AgentEvent:
         """Checkpoint the paused run; the Runner's interrupt event."""
@@ -108,17 +140,49 @@ class RunExecution:
             await self.checkpointer.finish(journal, "failed" if self.ctx.failed else "finished")
 
     def _root_stream(self) -> AsyncGenerator[AgentEvent, None]:
-        return run_agent(self.agent, AgentInput(messages=list(self.ctx.root_input)), self.ctx)
+        ctx = self.ctx
+        if self.session is not None and self.session.request.keep_agent:
+            tree = tree_of(ctx, self.agent)
+            path = self.session.held_by(tree)
+            if path is not None:
+                return self._held_stream(tree, path)
+        if ctx.prior:  # a session's turn: the conversation so far, as the root agent sees it
+            return run_agent(
+                self.agent, AgentInput(messages=input_messages(ctx, self.agent.name)), ctx
+            )
+        return run_agent(self.agent, AgentInput(messages=list(ctx.root_input)), ctx)
+
+    async def _held_stream(
+        self, tree: AgentTree, path: list[str]
+    ) -> AsyncGenerator[AgentEvent, None]:
+        """The turn of a session whose conversation an agent below the root holds.
+
+        It runs as if the agents above had transferred to it (its run path
+        names them), so a transfer back up returns to them.
+        """
+        ctx = self.ctx
+        for name in path[1:]:
+            ctx = ctx.child(name)
+        agent = tree.get(path[-1])
+        assert agent is not None
+        messages = input_messages(ctx, agent.name)
+        async with aclosing(run_agent(agent, AgentInput(messages=messages), ctx)) as stream:
+            async for event in stream:
+                yield event
+        if ctx.failed:
+            self.ctx.failed = True
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """Every event to deliver, ending with the interrupt event if the run paused."""
         try:
-            final = await self._start() if self._check_id else None
+            final = await self._start() if self._start_first else None
             if final is None:
                 async with aclosing(self._root_stream()) as stream:
                     async for event in stream:
                         if self._deliverable(event):
                             yield event
+                        if self._session_steps:
+                            await self._step(event)
                 final = await self._settle()
         finally:
             await self._let_go()
@@ -126,9 +190,9 @@ class RunExecution:
             yield final
 
     async def _let_go(self) -> None:
-        """Release the run's lease if this execution still holds it (error, cancellation).
+        """Release the run's lease and its session if this execution still holds them.
 
-        If the store cannot be reached the lease is left to expire by itself.
+        If the store cannot be reached they are left to expire by themselves.
         """
         lease = self.checkpointer.lease
         if lease is not None and lease.held:
@@ -137,6 +201,12 @@ class RunExecution:
                     await lease.release()
                 except Exception as exc:
                     logger.warning("run %s: lease not released: %r", self.ctx.run_id, exc)
+        if self.session is not None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.session.release()
+                except Exception as exc:
+                    logger.warning("run %s: session not released: %r", self.ctx.run_id, exc)
 
     async def result(self) -> RunResult:
         """Run to the end; raise the error of a failed run."""
@@ -144,13 +214,15 @@ class RunExecution:
         events: list[AgentEvent] = []
         deliverable = self._deliverable
         try:
-            final = await self._start() if self._check_id else None
+            final = await self._start() if self._start_first else None
             if final is None:
                 async with aclosing(self._root_stream()) as stream:
                     async for event in stream:
                         output = event.output
                         if output is not None and output.partial:
                             continue
+                        if self._session_steps:
+                            await self._step(event)
                         if event.action is None and not self.journal.replayed:
                             events.append(event)  # the common case, without the checks below
                         elif deliverable(event):
@@ -193,14 +265,17 @@ class NewRunCheckpointer(Checkpointer):
         self,
         store: CheckpointStore,
         run_id: str,
-        build_meta: Callable[[], dict[str, Any]],
+        build_meta: Callable[[bytes], dict[str, Any]],
         ttl: float | None,
         lease: RunLease,
         *,
         explicit_id: bool = False,
+        start_values: bytes | SerializationError,
     ) -> None:
         super().__init__(store, run_id, {}, ttl=ttl, lease=lease)
         self._build_meta = build_meta
+        self.start_values = start_values
+        """The session values the run started with, encoded (or why they could not be)."""
         self.explicit_id = explicit_id
         """The app chose the run id (a generated id cannot be taken: no check is needed)."""
 
@@ -217,7 +292,7 @@ class NewRunCheckpointer(Checkpointer):
     async def ensure_meta(self) -> None:
         """Build and write the metadata record before the first journal chunk."""
         if not self.meta_written:
-            self._meta = self._build_meta()
+            self._meta = self._build_meta(checked(self.start_values))
         await super().ensure_meta()
 
 

@@ -25,7 +25,8 @@ from adk.runner.checkpoint import (
     namespace,
     new_meta,
 )
-from adk.runner.execution import NewRunCheckpointer, checked
+from adk.runner.execution import NewRunCheckpointer
+from adk.runner.session_turn import SessionRequest
 from adk.state.context import RunContext, _RunShared, new_run_id
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from adk.runner.records import LoadedRun
     from adk.runner.runner import Options, Runner
 
-Prepared = tuple[RunContext, RunJournal, Checkpointer]
+Prepared = tuple[RunContext, RunJournal, Checkpointer, SessionRequest | None]
 _EMPTY_VALUES = dumps({})
 _NO_OPTIONS: Mapping[str, Mapping[str, Any]] = {}
 
@@ -48,7 +49,8 @@ def new_run(
     run_id: str | None,
     agent_options: Options | None,
     streaming: bool | None,
-) -> tuple[RunContext, RunJournal, Checkpointer]:
+    user_id: str | None = None,
+) -> Prepared:
     explicit_id = bool(run_id)
     if not run_id:
         run_id = new_run_id()
@@ -72,24 +74,31 @@ def new_run(
     # checkpointer, so that would be a reference cycle, and every run's objects would
     # wait for the garbage collector instead of being freed when the run ends.
     root_input, session = ctx.root_input, session_id or ""
+    service = runner.sessions if session_id else None
+    stored_session = service is not None
     checkpointer = NewRunCheckpointer(
         runner.store,
         run_id,
-        lambda: new_meta(
+        lambda values: new_meta(
             root=runner.agent.name,
             tree=runner.tree,
             root_input=root_input,
-            values=checked(encoded_values),
+            values=values,
             streaming=stream_mode,
             durability=runner.durability,
             session_id=session,
+            stored_session=stored_session,
         ),
         runner.checkpoint_ttl,
         RunLease(runner.store, run_id, runner.resume_lease),
         explicit_id=explicit_id,
+        start_values=encoded_values,
     )
     journal.sink = checkpointer
-    return ctx, journal, checkpointer
+    request = None
+    if service is not None and session_id:
+        request = SessionRequest(service, session_id, user_id, keep_agent=runner.keep_agent)
+    return ctx, journal, checkpointer, request
 
 
 async def resumed_run(
@@ -99,10 +108,24 @@ async def resumed_run(
     session_values: MutableMapping[str, Any] | None,
     agent_options: Options | None,
     streaming: bool | None,
-) -> tuple[RunContext, RunJournal, Checkpointer]:
+) -> Prepared:
     loaded = await load_run(runner.store, checkpoint_id)
     given = dict(answers or {})
     check_resumable(loaded, checkpoint_id, given, runner.tree)
+    request = None
+    if loaded.meta.stored_session:
+        if runner.sessions is None:
+            raise ConfigurationError(
+                f"run {loaded.run_id!r} is a turn of stored session {loaded.meta.session_id!r}: "
+                "resume it with a Runner that has sessions (not sessions=False)"
+            )
+        request = SessionRequest(
+            runner.sessions,
+            loaded.meta.session_id,
+            None,
+            resuming=True,
+            keep_agent=runner.keep_agent,
+        )
     # Every record is decoded before the checkpoint is claimed: a damaged one raises
     # CheckpointCorrupted (naming the run, the record and the field) and uses nothing up.
     journal = RunJournal(durability=loaded.meta.durability, answers={**loaded.answers, **given})
@@ -141,7 +164,7 @@ async def resumed_run(
     assert checkpointer.lease is not None
     # Last: nothing below can fail and leave it held.
     await checkpointer.lease.acquire(released=loaded.released_lease)
-    return ctx, journal, checkpointer
+    return ctx, journal, checkpointer, request
 
 
 def run_context(

@@ -44,6 +44,8 @@ class RunMeta:
     durability: Durability
     session_id: str
     created: float
+    stored_session: bool = False
+    """The run is a turn of a stored session: its earlier turns are read from the session."""
 
     @classmethod
     def parse(cls, raw: object, where: str) -> RunMeta:
@@ -68,6 +70,7 @@ class RunMeta:
             durability=cast(Durability, fields.choice("durability", _DURABILITIES)),
             session_id=fields.text("session_id"),
             created=fields.number("created"),
+            stored_session=fields.raw.get("stored_session") is True,
         )
 
     def encode(self) -> dict[str, Any]:
@@ -81,6 +84,7 @@ class RunMeta:
             "durability": self.durability,
             "session_id": self.session_id,
             "created": self.created,
+            **({"stored_session": True} if self.stored_session else {}),
         }
 
 

@@ -28,6 +28,7 @@ from adk.runner.execution import RunExecution
 from adk.runner.preparation import new_run, resumed_run
 from adk.runner.records import CheckpointInfo
 from adk.runner.result import RunResult
+from adk.runner.session_turn import check_user_id, session_service
 from adk.serving.layer import ServingLayer
 from adk.state.context import (
     DEFAULT_MAX_TRANSFERS,
@@ -39,6 +40,7 @@ from adk.state.stores import CheckpointStore, open_store
 
 if TYPE_CHECKING:
     from adk.agents.history import HistoryRewriter
+    from adk.sessions.service import SessionService
 
 Options = Mapping[str, Mapping[str, Any]]
 
@@ -61,6 +63,14 @@ class Runner:
       died can be resumed once it expires, or at once from the same machine.
     - ``history_rewriter``, ``skip_transfer_messages``, ``max_transfers``:
       how agents see each other's output, and the transfer limit.
+    - ``sessions``: where conversations given a ``session_id`` are kept: a
+      :class:`~adk.sessions.SessionService`, a store or SQLite path for one,
+      None for the checkpoint store (app name: the root agent's name), or
+      False for no stored sessions (``session_id`` then only names the run's
+      conversation for the serving layer).
+    - ``keep_agent``: a session remembers which agent spoke last and its
+      next turn starts there (after a transfer, the agent transferred to
+      keeps the conversation); by default every turn starts at the root.
 
     The agent tree is computed here, once: agent names must be unique in it.
     """
@@ -78,6 +88,8 @@ class Runner:
         history_rewriter: HistoryRewriter | None = None,
         skip_transfer_messages: bool = False,
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
+        sessions: SessionService | CheckpointStore | str | Path | bool | None = None,
+        keep_agent: bool = False,
     ) -> None:
         check_runner_settings(checkpoint_ttl, resume_lease, max_transfers)
         if not isinstance(agent, Agent):
@@ -100,6 +112,9 @@ class Runner:
             skip_transfer_messages=skip_transfer_messages,
             max_transfers=max_transfers,
         )
+        self.sessions: SessionService | None = session_service(sessions, self.store, agent.name)
+        """Where stored sessions are kept (None with ``sessions=False``)."""
+        self.keep_agent = keep_agent
 
     # -- starting runs ----------------------------------------------------------------
 
@@ -109,6 +124,7 @@ class Runner:
         *,
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
+        user_id: str | None = None,
         run_id: str | None = None,
         agent_options: Options | None = None,
         streaming: bool | None = None,
@@ -117,12 +133,20 @@ class Runner:
 
         ``session_values`` is the run's session state, used as is: values the
         agents set are visible in that mapping afterwards.
+
+        With a ``session_id`` the run is one turn of a stored conversation
+        (docs/sessions.md): the session's history and values are read first
+        and what the turn added is appended when it ends. A new id starts a
+        new session, owned by ``user_id`` (default ``""``). A turn that cannot
+        start (the session is busy, paused at interrupts, or another user's)
+        ends with one error event.
         """
         check_query(self.tree, text, session_values, agent_options)
         return self.run(
             [Message.user(text)],
             session_values=session_values,
             session_id=session_id,
+            user_id=user_id,
             run_id=run_id,
             agent_options=agent_options,
             streaming=streaming,
@@ -134,19 +158,23 @@ class Runner:
         *,
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
+        user_id: str | None = None,
         run_id: str | None = None,
         agent_options: Options | None = None,
         streaming: bool | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Run the agent on ``messages`` (oldest first) and yield its events.
 
+        ``session_id`` and ``user_id``: as for :meth:`query`.
+
         If agents interrupt, the last event is the Runner's interrupt event:
         its ``action.interrupted`` lists every pending interrupt and carries
         the checkpoint id to pass to :meth:`resume`.
         """
         check_run(self.tree, messages, session_values, agent_options)
+        check_user_id(user_id)
         prepared = new_run(
-            self, messages, session_values, session_id, run_id, agent_options, streaming
+            self, messages, session_values, session_id, run_id, agent_options, streaming, user_id
         )
         async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
             async for event in events:
@@ -158,10 +186,14 @@ class Runner:
         *,
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
+        user_id: str | None = None,
         run_id: str | None = None,
         agent_options: Options | None = None,
     ) -> RunResult:
         """Run to the end (or to an interrupt) and return the result; raise if the run failed.
+
+        ``session_id`` and ``user_id``: as for :meth:`query` (a turn that
+        cannot start raises its :class:`~adk.sessions.SessionError`).
 
         A run fails when its root agent ends in error (a failed sequential
         step, a model error...). The live exception is raised when available
@@ -176,7 +208,10 @@ class Runner:
         messages = [Message.user(input)] if isinstance(input, str) else list(input)
         # A streaming Runner streams model calls here too (partial events are dropped):
         # only streamed calls have a time to first token for the serving metrics.
-        prepared = new_run(self, messages, session_values, session_id, run_id, agent_options, None)
+        check_user_id(user_id)
+        prepared = new_run(
+            self, messages, session_values, session_id, run_id, agent_options, None, user_id
+        )
         return await RunExecution(self.agent, *prepared).result()
 
     # -- resuming ---------------------------------------------------------------------
@@ -243,8 +278,11 @@ class Runner:
         return await list_checkpoints(self.store, run_id)
 
     async def close(self) -> None:
-        """Close the checkpoint store (its connections)."""
+        """Close the checkpoint store and the session store (their connections)."""
         await self.store.close()
+        sessions = self.sessions
+        if sessions is not None and sessions.store is not self.store:
+            await sessions.store.close()
 
     async def delete_run(self, run_id: str) -> None:
         """Delete every record of ``run_id`` (its journal and checkpoints)."""

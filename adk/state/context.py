@@ -21,7 +21,7 @@ from adk.state.addressing import (
 from adk.state.journal import RunJournal, record_session_write
 
 if TYPE_CHECKING:
-    from adk.events import AgentEvent
+    from adk.events import AgentEvent, HistoryEntry
     from adk.messages import Message
     from adk.serving.layer import ServingLayer
 
@@ -82,6 +82,7 @@ class _RunShared:
         "agent_options",
         "events",
         "journal",
+        "prior",
         "root_input",
         "run_id",
         "serving",
@@ -114,6 +115,7 @@ class _RunShared:
         self.agent_options = agent_options
         self.settings = settings
         self.root_input = list(root_input)
+        self.prior: Sequence[HistoryEntry] = ()
         self.tree = tree
         self.events: list[AgentEvent] = []
         self.transfers = 0
@@ -295,6 +297,19 @@ class RunContext:
     def root_input(self) -> list[Message]:
         """The messages the run started with."""
         return self._shared.root_input
+
+    @property
+    def prior(self) -> Sequence[HistoryEntry]:
+        """The conversation before this run: a stored session's earlier turns (else empty).
+
+        Agents see it before the root input (``adk.agents.history``); it is
+        not part of the run's records, which name the session instead.
+        """
+        return self._shared.prior
+
+    def continue_conversation(self, prior: Sequence[HistoryEntry]) -> None:
+        """Set :attr:`prior`: the Runner does this when a run is a turn of a stored session."""
+        self._shared.prior = prior
 
     @property
     def events(self) -> list[AgentEvent]:

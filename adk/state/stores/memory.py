@@ -76,5 +76,13 @@ class InMemoryStore:
         """Namespaces with live records."""
         return sorted(ns for ns in list(self._data) if ns.startswith(prefix) and self._live(ns))
 
+    async def purge_expired(self) -> int:
+        """Drop every expired record (reads already skip them); the number dropped."""
+        before = sum(len(records) for records in self._data.values())
+        for namespace in list(self._data):
+            if not self._live(namespace):
+                del self._data[namespace]
+        return before - sum(len(records) for records in self._data.values())
+
     async def close(self) -> None:
         """Nothing to release."""

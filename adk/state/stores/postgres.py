@@ -130,6 +130,7 @@ class PostgresStore:
             "scan": f"SELECT name, data FROM {table} WHERE namespace=%s"
             f' AND starts_with(name, %s) AND {_LIVE} ORDER BY name COLLATE "C"',
             "delete_namespace": f"DELETE FROM {table} WHERE namespace=%s",
+            "purge": f"DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at <= %s",
             "delete": f"DELETE FROM {table} WHERE namespace=%s AND name=%s",
             "namespaces": f"SELECT DISTINCT namespace FROM {table}"
             f" WHERE starts_with(namespace, %s) AND {_LIVE} ORDER BY namespace",
@@ -280,6 +281,12 @@ class PostgresStore:
             cursor = await conn.execute(self._sql["namespaces"], (prefix, time.time()))
             rows = await cursor.fetchall()
         return [str(ns) for (ns,) in rows]
+
+    async def purge_expired(self) -> int:
+        """Delete every expired record (reads already skip them); the number deleted."""
+        async with self._connection("purge_expired") as conn:
+            cursor = await conn.execute(self._sql["purge"], (time.time(),))
+            return int(cursor.rowcount)
 
     async def close(self) -> None:
         """Close the store's own pool (the next operation opens a new one).

@@ -222,6 +222,10 @@ class RedisStore:
                 found.add(key[len(self.key_prefix) :])
         return sorted(found)
 
+    async def purge_expired(self) -> int:
+        """Nothing to do: Redis deletes expired keys itself. Returns 0."""
+        return 0
+
     async def close(self) -> None:
         """Close the pool's connections (the next operation opens new ones)."""
         await self._redis.aclose()

@@ -229,6 +229,18 @@ class SQLiteStore:
 
         return await self._run("namespaces", query)
 
+    async def purge_expired(self) -> int:
+        """Delete every expired record (reads already skip them); the number deleted."""
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM adk_records WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+            )
+            return int(cursor.rowcount)
+
+        return await self._run("purge_expired", write)
+
     async def close(self) -> None:
         """Close this thread's connection (worker threads' connections close with them)."""
         conn = getattr(self._local, "conn", None)

@@ -1,0 +1,128 @@
+"""Reading a stored session back: one scan of its namespace, checked record by record.
+
+The scan returns the head, the sealed segments, the session-values record
+and the short tail of batches since the last compaction; they are checked
+for continuity (no missing batch, no overlapping segment) before anything is
+used, so a damaged session is reported, never half-loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adk.events import HistoryEntry
+from adk.sessions.records import (
+    Batch,
+    SessionCorrupted,
+    SessionHead,
+    decode_segment,
+    decode_values,
+)
+
+
+@dataclass
+class LoadedSession:
+    """A session as read from the store (and kept by the service between turns).
+
+    - ``entries``: the whole history, oldest first;
+    - ``values``: the session-scoped values, encoded (the bytes of each);
+    - ``sealed``: the last batch number held in segments (0 if none);
+    - ``tail``: names of the batch records after it, which the next
+      compaction merges; ``stale``: records already merged (a compaction
+      that died before deleting them), deleted at the next one;
+    - ``open_run``: a run whose turn appended batches as it went and has not
+      closed yet, with the number of entries it appended.
+    """
+
+    session_id: str
+    head: SessionHead
+    entries: list[HistoryEntry] = field(default_factory=list)
+    values: dict[str, bytes] = field(default_factory=dict)
+    sealed: int = 0
+    sealed_entries: int = 0
+    tail: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    open_run: tuple[str, int] | None = None
+    stored: bool = False
+    """Whether the session is in the store (False until a new session's first write)."""
+
+    @property
+    def user_id(self) -> str:
+        """The user the session belongs to."""
+        return self.head.user_id
+
+    def apply(self, batch: Batch, name: str) -> None:
+        """Add an appended batch (read from the store, or just written)."""
+        self.entries.extend(batch.entries)
+        values = self.values
+        for key in batch.removed:
+            values.pop(key, None)
+        values.update(batch.changed)
+        self.tail.append(name)
+        open_run = self.open_run
+        if batch.final:
+            self.open_run = None
+        elif open_run is not None and open_run[0] == batch.run_id:
+            self.open_run = (batch.run_id, open_run[1] + len(batch.entries))
+        else:
+            self.open_run = (batch.run_id, len(batch.entries))
+
+
+def load_session(
+    session_id: str, where: str, records: list[tuple[str, bytes]]
+) -> LoadedSession | None:
+    """The session held by ``records`` (a scan of its namespace), or None if it has no head."""
+    by_kind: dict[str, list[tuple[str, bytes]]] = {"g": [], "t": []}
+    head_data = values_data = None
+    for name, data in records:
+        if name == "head":
+            head_data = data
+        elif name == "values":
+            values_data = data
+        elif name[:2] in ("g:", "t:"):
+            by_kind[name[0]].append((name, data))
+    if head_data is None:
+        return None
+    head = SessionHead.decode(head_data, f"{where}, head")
+    session = LoadedSession(session_id, head, stored=True)
+    upto = 0
+    if values_data is not None:
+        upto, session.values = decode_values(values_data, f"{where}, values")
+    for name, data in by_kind["g"]:
+        first, last, entries = decode_segment(data, f"{where}, record {name}")
+        if first != session.sealed + 1 or last < first:
+            raise SessionCorrupted(
+                f"{where}: segment {name} holds batches {first} to {last}, but batch "
+                f"{session.sealed + 1} comes next (a record is missing)"
+            )
+        session.entries.extend(entries)
+        session.sealed = last
+    session.sealed_entries = len(session.entries)
+    if upto < session.sealed:
+        raise SessionCorrupted(
+            f"{where}: the values record covers batches up to {upto}, the segments up to "
+            f"{session.sealed}"
+        )
+    _apply_tail(session, where, by_kind["t"], upto)
+    head.next_seq = max(head.next_seq, session.sealed + len(session.tail) + 1)
+    return session
+
+
+def _apply_tail(
+    session: LoadedSession, where: str, records: list[tuple[str, bytes]], upto: int
+) -> None:
+    """Apply the batches after the last segment, checking that none is missing."""
+    expected = session.sealed + 1
+    for name, data in records:
+        batch = Batch.decode(data, f"{where}, record {name}")
+        if batch.seq <= session.sealed:
+            session.stale.append(name)
+            continue
+        if batch.seq != expected:
+            raise SessionCorrupted(f"{where}: batch {expected} is missing (found {name})")
+        expected += 1
+        if batch.seq <= upto:  # its value changes are already in the values record
+            batch.changed, batch.removed = {}, []
+        if batch.final and batch.seq >= session.head.next_seq:
+            session.head.turns += 1  # appended by a writer that died before its head write
+        session.apply(batch, name)

@@ -1,0 +1,365 @@
+"""SessionService: conversations and their values, kept in a checkpoint store.
+
+Any of the four stores (memory, SQLite, Redis, PostgreSQL) holds sessions:
+the service needs only the store's namespaced records, ``put_if_absent`` and
+``scan``. A turn costs a fixed number of round trips whatever the length of
+the conversation: take the session's lease, check its head (the session
+itself is kept in memory between turns and read again only when another
+process wrote it), read the user's and app's values, append one batch and
+the head, let the lease go. A long session is compacted into segments plus a
+short tail, each entry rewritten once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adk.errors import ConfigurationError
+from adk.events import HistoryEntry
+from adk.sessions.loading import LoadedSession, load_session
+from adk.sessions.records import (
+    Batch,
+    PausedTurn,
+    SessionBusy,
+    SessionError,
+    SessionHead,
+    SessionNotFound,
+    SessionPaused,
+    app_values_namespace,
+    batch_name,
+    decode_value,
+    lock_name,
+    session_namespace,
+    user_index_namespace,
+    user_values_namespace,
+)
+from adk.sessions.turn import SessionTurn, new_session
+from adk.state.lease import DEFAULT_LEASE_SECONDS, RunInProgress, RunLease
+from adk.state.stores import CheckpointStore, open_store
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session as :meth:`SessionService.list_sessions` lists it."""
+
+    id: str
+    user_id: str
+    created: float
+    updated: float
+    turns: int
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    """A stored conversation, as :meth:`SessionService.get_session` returns it.
+
+    - ``history``: every message, oldest first, with the agent that wrote it
+      (``agent_name`` None for the user's messages);
+    - ``values``: the session-scoped values; ``user_values``, ``app_values``:
+      the values shared with the user's other sessions and the whole app;
+    - ``created``, ``updated``: UNIX times; ``turns``: completed turns;
+    - ``paused``: the turn waiting at interrupts, if any; ``agent``: the
+      agent holding the conversation, when the Runner keeps it.
+    """
+
+    id: str
+    app: str
+    user_id: str
+    created: float
+    updated: float
+    turns: int
+    history: list[HistoryEntry]
+    values: dict[str, Any]
+    user_values: dict[str, Any]
+    app_values: dict[str, Any]
+    paused: PausedTurn | None
+    agent: str | None
+
+
+def _positive(name: str, value: float | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(f"SessionService {name} must be a positive number, got {value!r}")
+
+
+class SessionService:
+    """Stored sessions of one app in ``store`` (a store, a SQLite file path, or None: memory).
+
+    - ``app``: the application's name; sessions, user values and app values
+      are kept apart per app.
+    - ``ttl``: seconds a session lives after its last turn (None: forever).
+      Expired sessions read as missing and their rows are deleted by
+      :meth:`purge_expired`, which the service also runs by itself at most
+      every ``purge_interval`` seconds.
+    - ``compact_every``: batches after which the tail is merged into a segment.
+    - ``lock_seconds``: how long a turn's hold on its session lasts without
+      renewal (renewed at every append); a turn whose process died blocks
+      the session at most that long (not at all on the same machine).
+    - ``cache_size``: sessions kept in memory between turns.
+    """
+
+    def __init__(
+        self,
+        store: CheckpointStore | str | Path | None = None,
+        *,
+        app: str = "adk",
+        ttl: float | None = None,
+        compact_every: int = 32,
+        lock_seconds: float = DEFAULT_LEASE_SECONDS,
+        cache_size: int = 256,
+        purge_interval: float = 3600.0,
+    ) -> None:
+        if not isinstance(app, str) or not app:
+            raise ConfigurationError(f"SessionService app must be a non-empty str, got {app!r}")
+        _positive("ttl", ttl, optional=True)
+        _positive("lock_seconds", lock_seconds)
+        _positive("purge_interval", purge_interval)
+        for name, count in (("compact_every", compact_every), ("cache_size", cache_size)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ConfigurationError(
+                    f"SessionService {name} must be an int >= 1, got {count!r}"
+                )
+        self.store = open_store(store)
+        self.app = app
+        self.ttl = ttl
+        self.compact_every = compact_every
+        self.lock_seconds = float(lock_seconds)
+        self.cache_size = cache_size
+        self.purge_interval = purge_interval
+        self.app_namespace = app_values_namespace(app)
+        self._cache: OrderedDict[str, tuple[bytes, LoadedSession]] = OrderedDict()
+        self._last_purge = time.monotonic()
+
+    # -- names ------------------------------------------------------------------------
+
+    def namespace(self, session_id: str) -> str:
+        """The store namespace of session ``session_id``."""
+        return session_namespace(self.app, session_id)
+
+    def user_namespace(self, user_id: str) -> str:
+        """The store namespace of ``user_id``'s values."""
+        return user_values_namespace(self.app, user_id)
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def get_session(self, session_id: str) -> Session:
+        """The session: history, values, times and turns; :class:`SessionNotFound` if none."""
+        session = await self._load(_checked_id(session_id))
+        if session is None:
+            raise self._not_found(session_id)
+        where = f"session {session_id!r}"
+        head = session.head
+        shared = await self._shared_values(head.user_id)
+        decoded = {k: decode_value(v, f"{where}, value {k!r}") for k, v in shared.items()}
+        return Session(
+            id=session_id,
+            app=self.app,
+            user_id=head.user_id,
+            created=head.created,
+            updated=head.updated,
+            turns=head.turns,
+            history=list(session.entries),
+            values={k: decode_value(v, f"{where}, value {k!r}") for k, v in session.values.items()},
+            user_values={k: v for k, v in decoded.items() if k.startswith("user:")},
+            app_values={k: v for k, v in decoded.items() if k.startswith("app:")},
+            paused=head.paused,
+            agent=head.agent,
+        )
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        """The user's live sessions, most recently updated first."""
+        if not isinstance(user_id, str):
+            raise TypeError(f"user_id must be a str, got {type(user_id).__name__}")
+        index = user_index_namespace(self.app, user_id)
+        found = []
+        for session_id, _ in await self.store.scan(index):
+            data = await self.store.get(self.namespace(session_id), "head")
+            if data is None:  # expired or deleted: drop it from the index
+                await self.store.delete(index, session_id)
+                continue
+            head = SessionHead.decode(data, f"session {session_id!r}, head")
+            found.append(
+                SessionInfo(
+                    session_id,
+                    head.user_id,
+                    head.created,
+                    head.updated,
+                    head.turns,
+                    head.paused is not None,
+                )
+            )
+        found.sort(key=lambda info: info.updated, reverse=True)
+        return found
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete the session and its history; :class:`SessionNotFound` if there is none."""
+        namespace = self.namespace(_checked_id(session_id))
+        data = await self.store.get(namespace, "head")
+        if data is None:
+            raise self._not_found(session_id)
+        head = SessionHead.decode(data, f"session {session_id!r}, head")
+        await self.store.delete(namespace)
+        await self.store.delete(user_index_namespace(self.app, head.user_id), session_id)
+        self._cache.pop(session_id, None)
+
+    async def purge_expired(self) -> int:
+        """Delete expired records from the store (if it keeps them) and stale index entries.
+
+        Returns the number of records deleted. Redis expires keys itself; the
+        SQL stores and the in-memory store keep expired rows (unread) until
+        this runs.
+        """
+        self._last_purge = time.monotonic()
+        purge = getattr(self.store, "purge_expired", None)
+        deleted = int(await purge()) if purge is not None else 0
+        prefix = user_index_namespace(self.app, "")
+        for index in await self.store.namespaces(prefix):
+            for session_id, _ in await self.store.scan(index):
+                if await self.store.get(self.namespace(session_id), "head") is None:
+                    await self.store.delete(index, session_id)
+                    deleted += 1
+        return deleted
+
+    async def close(self) -> None:
+        """Close the store."""
+        await self.store.close()
+
+    # -- turns (used by the Runner) ----------------------------------------------------
+
+    async def begin_turn(
+        self, session_id: str, user_id: str | None, run_id: str, *, resuming: bool = False
+    ) -> SessionTurn:
+        """Take the session for one turn and read it; the :class:`SessionTurn`.
+
+        Raises :class:`SessionBusy` if another turn holds it,
+        :class:`SessionPaused` if its last turn waits at interrupts (unless
+        this is that turn, resumed), :class:`SessionError` if it is another
+        user's.
+        """
+        lease = RunLease(self.store, lock_name(self.app, session_id), self.lock_seconds)
+        try:
+            await lease.acquire()
+        except RunInProgress:
+            raise SessionBusy(
+                f"session {session_id!r} is taking another turn (in this process or "
+                "another): a session takes one turn at a time; retry when it ends"
+            ) from None
+        try:
+            if time.monotonic() - self._last_purge > self.purge_interval:
+                await self.purge_expired()
+            session = await self._load(session_id)
+            if session is None:
+                if resuming:
+                    raise self._not_found(session_id)
+                session = new_session(session_id, user_id or "")
+            self._check_turn(session, user_id, run_id, resuming)
+            shared = await self._shared_values(session.user_id)
+        except BaseException:
+            await lease.release()
+            raise
+        return SessionTurn(self, session, lease, shared, run_id)
+
+    def _check_turn(
+        self, session: LoadedSession, user_id: str | None, run_id: str, resuming: bool
+    ) -> None:
+        sid, head = session.session_id, session.head
+        if user_id is not None and user_id != head.user_id:
+            raise SessionError(f"session {sid!r} belongs to user {head.user_id!r}, not {user_id!r}")
+        paused = head.paused
+        if resuming:
+            open_run = session.open_run
+            if (paused is None or paused.run_id != run_id) and (
+                open_run is None or open_run[0] != run_id
+            ):
+                raise SessionError(
+                    f"run {run_id!r} is not the paused or unfinished turn of session {sid!r}: "
+                    "the session has moved on, so the run cannot be finished in it"
+                )
+        elif paused is not None:
+            raise SessionPaused(
+                f"session {sid!r} is paused at interrupts {', '.join(paused.interrupt_ids)}: "
+                f"answer them with runner.resume({paused.checkpoint_id!r}, answers) before "
+                "its next turn",
+                paused.checkpoint_id,
+                paused.interrupt_ids,
+            )
+
+    async def _shared_values(self, user_id: str) -> dict[str, bytes]:
+        """The user's and the app's values, encoded (two scans)."""
+        shared = dict(await self.store.scan(self.user_namespace(user_id)))
+        shared.update(await self.store.scan(self.app_namespace))
+        return shared
+
+    async def _load(self, session_id: str) -> LoadedSession | None:
+        """The session: from memory if its head is unchanged in the store, else read anew."""
+        namespace = self.namespace(session_id)
+        cached = self._cache.get(session_id)
+        if cached is not None:
+            head = await self.store.get(namespace, "head")
+            if head == cached[0]:
+                self._cache.move_to_end(session_id)
+                return cached[1]
+            self._cache.pop(session_id, None)
+            if head is None:
+                return None
+        where = f"session {session_id!r}"
+        session = load_session(session_id, where, await self.store.scan(namespace))
+        if session is not None:
+            self.remember(session)
+        return session
+
+    def remember(self, session: LoadedSession, head: bytes | None = None) -> None:
+        """Keep ``session`` for the next turn, under the head it was last written with."""
+        cache = self._cache
+        cache[session.session_id] = (head or session.head.encode(), session)
+        cache.move_to_end(session.session_id)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    async def claim_batch(self, session: LoadedSession, batch: Batch) -> LoadedSession:
+        """Write ``batch`` under the session's next number; the session it was appended to.
+
+        If that number is taken (a writer that died after its batch, before
+        its head write, or whose hold lapsed), the session is read again and
+        the batch goes after what is there.
+        """
+        namespace = self.namespace(session.session_id)
+        for _ in range(3):
+            batch.seq = session.head.next_seq
+            name = batch_name(batch.seq)
+            if await self.store.put_if_absent(namespace, name, batch.encode(), ttl=self.ttl):
+                return session
+            self._cache.pop(session.session_id, None)
+            reloaded = await self._load(session.session_id)
+            if reloaded is not None:
+                reloaded.head.paused, reloaded.head.agent = session.head.paused, session.head.agent
+                session = reloaded
+        raise SessionBusy(f"session {session.session_id!r} is being appended to by another writer")
+
+    async def write_head(self, session: LoadedSession) -> None:
+        """Write the head record (and, for a new session, its entry in the user's index)."""
+        head = session.head
+        if not session.stored:
+            index = user_index_namespace(self.app, head.user_id)
+            await self.store.put(index, session.session_id, b"")
+        data = head.encode()
+        await self.store.put(self.namespace(session.session_id), "head", data, ttl=self.ttl)
+        session.stored = True
+        self.remember(session, data)
+
+    def _not_found(self, session_id: str) -> SessionNotFound:
+        return SessionNotFound(
+            f"no session {session_id!r} in app {self.app!r} (never created, deleted, or expired)"
+        )
+
+
+def _checked_id(session_id: object) -> str:
+    if not isinstance(session_id, str) or not session_id:
+        raise TypeError(f"session_id must be a non-empty str, got {session_id!r}")
+    return session_id
