@@ -238,6 +238,8 @@ def new_meta(
     durability: Durability,
     session_id: str,
     stored_session: bool = False,
+    session_seq: int = 0,
+    session_user: str = "",
 ) -> dict[str, Any]:
     """The metadata record of a new run (``values`` already encoded, checked up front)."""
     meta = RunMeta(
@@ -250,6 +252,8 @@ def new_meta(
         session_id=session_id,
         created=time.time(),
         stored_session=stored_session,
+        session_seq=session_seq,
+        session_user=session_user,
     )
     return meta.encode()
 
@@ -335,7 +339,9 @@ def check_resumable(
             f"checkpoint {checkpoint_id!r} was already resumed; resume the checkpoint of "
             "its latest interrupt instead (Runner.checkpoints lists them)"
         )
-    if loaded.status == "finished":
+    # A stored session's turn records its end in the run first, then in the session: a run
+    # that died in between is finished again (nothing runs twice) to append its turn.
+    if loaded.status == "finished" and not loaded.meta.stored_session:
         raise CheckpointError(f"run {loaded.run_id!r} has already finished")
     pending = {info.id: info for info in loaded.pending}
     unknown = [key for key in answers if key not in pending]

@@ -265,7 +265,7 @@ class NewRunCheckpointer(Checkpointer):
         self,
         store: CheckpointStore,
         run_id: str,
-        build_meta: Callable[[bytes], dict[str, Any]],
+        build_meta: Callable[[bytes, int, str], dict[str, Any]],
         ttl: float | None,
         lease: RunLease,
         *,
@@ -276,6 +276,10 @@ class NewRunCheckpointer(Checkpointer):
         self._build_meta = build_meta
         self.start_values = start_values
         """The session values the run started with, encoded (or why they could not be)."""
+        self.session_seq = 0
+        """For a stored session's turn: the session's next batch number when it started."""
+        self.session_user = ""
+        """For a stored session's turn: the user who owns the session."""
         self.explicit_id = explicit_id
         """The app chose the run id (a generated id cannot be taken: no check is needed)."""
 
@@ -292,7 +296,8 @@ class NewRunCheckpointer(Checkpointer):
     async def ensure_meta(self) -> None:
         """Build and write the metadata record before the first journal chunk."""
         if not self.meta_written:
-            self._meta = self._build_meta(checked(self.start_values))
+            values = checked(self.start_values)
+            self._meta = self._build_meta(values, self.session_seq, self.session_user)
         await super().ensure_meta()
 
 

@@ -79,7 +79,7 @@ def new_run(
     checkpointer = NewRunCheckpointer(
         runner.store,
         run_id,
-        lambda values: new_meta(
+        lambda values, session_seq, session_user: new_meta(
             root=runner.agent.name,
             tree=runner.tree,
             root_input=root_input,
@@ -88,6 +88,8 @@ def new_run(
             durability=runner.durability,
             session_id=session,
             stored_session=stored_session,
+            session_seq=session_seq,
+            session_user=session_user,
         ),
         runner.checkpoint_ttl,
         RunLease(runner.store, run_id, runner.resume_lease),
@@ -122,9 +124,10 @@ async def resumed_run(
         request = SessionRequest(
             runner.sessions,
             loaded.meta.session_id,
-            None,
+            loaded.meta.session_user,
             resuming=True,
             keep_agent=runner.keep_agent,
+            base_seq=loaded.meta.session_seq,
         )
     # Every record is decoded before the checkpoint is claimed: a damaged one raises
     # CheckpointCorrupted (naming the run, the record and the field) and uses nothing up.

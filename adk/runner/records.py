@@ -46,6 +46,10 @@ class RunMeta:
     created: float
     stored_session: bool = False
     """The run is a turn of a stored session: its earlier turns are read from the session."""
+    session_seq: int = 0
+    """The session's next batch number when the turn started (it may resume only if unchanged)."""
+    session_user: str = ""
+    """The user the session's turn was taken for."""
 
     @classmethod
     def parse(cls, raw: object, where: str) -> RunMeta:
@@ -71,6 +75,8 @@ class RunMeta:
             session_id=fields.text("session_id"),
             created=fields.number("created"),
             stored_session=fields.raw.get("stored_session") is True,
+            session_seq=fields.integer("session_seq") if "session_seq" in fields.raw else 0,
+            session_user=fields.text("session_user") if "session_user" in fields.raw else "",
         )
 
     def encode(self) -> dict[str, Any]:
@@ -84,7 +90,15 @@ class RunMeta:
             "durability": self.durability,
             "session_id": self.session_id,
             "created": self.created,
-            **({"stored_session": True} if self.stored_session else {}),
+            **(
+                {
+                    "stored_session": True,
+                    "session_seq": self.session_seq,
+                    "session_user": self.session_user,
+                }
+                if self.stored_session
+                else {}
+            ),
         }
 
 

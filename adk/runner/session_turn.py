@@ -66,6 +66,8 @@ class SessionRequest:
     given_values: MutableMapping[str, Any] | None = None
     resuming: bool = False
     keep_agent: bool = False
+    base_seq: int = 0
+    """For a resumed turn: the session's next batch number when the turn started."""
 
 
 class SessionBinding:
@@ -87,7 +89,11 @@ class SessionBinding:
         """
         request, ctx = self.request, self.ctx
         turn = await request.service.begin_turn(
-            request.session_id, request.user_id, ctx.run_id, resuming=request.resuming
+            request.session_id,
+            request.user_id,
+            ctx.run_id,
+            resuming=request.resuming,
+            base_seq=request.base_seq,
         )
         self.turn = turn
         ctx.continue_conversation(turn.prior)
@@ -100,6 +106,8 @@ class SessionBinding:
         values.update(turn.values(None))
         values.update(given)
         if checkpointer is not None:
+            checkpointer.session_seq = turn.session.head.next_seq
+            checkpointer.session_user = turn.session.user_id
             try:
                 checkpointer.start_values = dumps(dict(values))
             except SerializationError as exc:

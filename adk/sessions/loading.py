@@ -45,6 +45,8 @@ class LoadedSession:
     open_run: tuple[str, int] | None = None
     stored: bool = False
     """Whether the session is in the store (False until a new session's first write)."""
+    last_run: str = ""
+    """The run whose batch closed the latest turn (if that batch is still in the tail)."""
 
     @property
     def user_id(self) -> str:
@@ -62,6 +64,7 @@ class LoadedSession:
         open_run = self.open_run
         if batch.final:
             self.open_run = None
+            self.last_run = batch.run_id
         elif open_run is not None and open_run[0] == batch.run_id:
             self.open_run = (batch.run_id, open_run[1] + len(batch.entries))
         else:

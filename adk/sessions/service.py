@@ -233,14 +233,22 @@ class SessionService:
     # -- turns (used by the Runner) ----------------------------------------------------
 
     async def begin_turn(
-        self, session_id: str, user_id: str | None, run_id: str, *, resuming: bool = False
+        self,
+        session_id: str,
+        user_id: str | None,
+        run_id: str,
+        *,
+        resuming: bool = False,
+        base_seq: int = 0,
     ) -> SessionTurn:
         """Take the session for one turn and read it; the :class:`SessionTurn`.
 
         Raises :class:`SessionBusy` if another turn holds it,
         :class:`SessionPaused` if its last turn waits at interrupts (unless
         this is that turn, resumed), :class:`SessionError` if it is another
-        user's.
+        user's. A resumed turn (``resuming``) must be the session's paused or
+        unfinished turn, or have started at batch ``base_seq`` with nothing
+        appended since (a turn whose process died before its first append).
         """
         lease = RunLease(self.store, lock_name(self.app, session_id), self.lock_seconds)
         try:
@@ -255,10 +263,10 @@ class SessionService:
                 await self.purge_expired()
             session = await self._load(session_id)
             if session is None:
-                if resuming:
+                if resuming and base_seq != 1:  # it existed when the turn started
                     raise self._not_found(session_id)
                 session = new_session(session_id, user_id or "")
-            self._check_turn(session, user_id, run_id, resuming)
+            self._check_turn(session, user_id, run_id, resuming, base_seq)
             shared = await self._shared_values(session.user_id)
         except BaseException:
             await lease.release()
@@ -266,7 +274,12 @@ class SessionService:
         return SessionTurn(self, session, lease, shared, run_id)
 
     def _check_turn(
-        self, session: LoadedSession, user_id: str | None, run_id: str, resuming: bool
+        self,
+        session: LoadedSession,
+        user_id: str | None,
+        run_id: str,
+        resuming: bool,
+        base_seq: int = 0,
     ) -> None:
         sid, head = session.session_id, session.head
         if user_id is not None and user_id != head.user_id:
@@ -274,9 +287,15 @@ class SessionService:
         paused = head.paused
         if resuming:
             open_run = session.open_run
-            if (paused is None or paused.run_id != run_id) and (
-                open_run is None or open_run[0] != run_id
-            ):
+            ours = (paused is not None and paused.run_id == run_id) or (
+                open_run is not None and open_run[0] == run_id
+            )
+            untouched = paused is None and open_run is None and head.next_seq == base_seq
+            if not ours and session.last_run == run_id:
+                raise SessionError(
+                    f"run {run_id!r} has already finished and its turn is in session {sid!r}"
+                )
+            if not (ours or untouched):
                 raise SessionError(
                     f"run {run_id!r} is not the paused or unfinished turn of session {sid!r}: "
                     "the session has moved on, so the run cannot be finished in it"

@@ -129,6 +129,9 @@ class SessionTurn:
     async def _write(self, batch: Batch) -> None:
         """Claim the next batch number and write the batch, then the head (or a compaction)."""
         service = self.service
+        if not self.session.stored:
+            # A new session's head goes first: a batch is never left without one.
+            await service.write_head(self.session)
         session = await service.claim_batch(self.session, batch)
         self.session = session
         head = session.head
