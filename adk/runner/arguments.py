@@ -334,3 +334,26 @@ def check_resume(
             f"{{info.id: 'yes'}}, got {describe(answers)}"
         )
     _check_state(method, tree, session_values, agent_options)
+
+
+def check_user_id(user_id: object) -> None:
+    """``user_id`` must be a str (or None)."""
+    if user_id is not None and not isinstance(user_id, str):
+        raise ArgumentTypeError(f"user_id must be a str, got {type(user_id).__name__} {user_id!r}")
+
+
+def check_sessions(sessions: object) -> None:
+    """The Runner's ``sessions`` argument must be one of the kinds it takes."""
+    from pathlib import Path
+
+    from adk.state.stores import CheckpointStore
+
+    if sessions is None or isinstance(sessions, bool | str | Path | CheckpointStore):
+        return
+    from adk.sessions.service import SessionService  # only when an app passes one
+
+    if not isinstance(sessions, SessionService):
+        raise ArgumentTypeError(
+            "sessions must be a SessionService, a CheckpointStore, a SQLite file path, None "
+            f"(the checkpoint store) or False (no stored sessions), got {describe(sessions)}"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -17,13 +17,15 @@ from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
 from adk.runner.checkpoint import Checkpointer, run_exists
 from adk.runner.result import RunResult
-from adk.runner.session_turn import SessionBinding, SessionRequest
 from adk.state.context import RunContext
 from adk.state.interrupts import InterruptAnswerUnread
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
 from adk.state.serde import SerializationError
 from adk.state.stores.base import CheckpointStore
+
+if TYPE_CHECKING:
+    from adk.runner.session_turn import SessionBinding, SessionRequest
 
 logger = logging.getLogger("adk.runner")
 
@@ -46,8 +48,12 @@ class RunExecution:
         self.pending: dict[str, InterruptInfo] = {}
         self._check_id = isinstance(checkpointer, NewRunCheckpointer) and checkpointer.explicit_id
         """The app chose this new run's id: make sure no stored run has it before starting."""
-        self.session = SessionBinding(session, ctx) if session is not None else None
+        self.session: SessionBinding | None = None
         """Set when the run is a turn of a stored session."""
+        if session is not None:
+            from adk.runner.session_turn import SessionBinding  # loaded by the first session
+
+            self.session = SessionBinding(session, ctx)
         self._start_first = self._check_id or session is not None
         self._session_steps = session is not None and journal.step
         """A stored session's turn under ``durability="step"`` appends as it goes."""

@@ -26,7 +26,6 @@ from adk.runner.checkpoint import (
     new_meta,
 )
 from adk.runner.execution import NewRunCheckpointer
-from adk.runner.session_turn import SessionRequest
 from adk.state.context import RunContext, _RunShared, new_run_id
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
@@ -35,8 +34,9 @@ from adk.state.serde import SerializationError, dumps
 if TYPE_CHECKING:
     from adk.runner.records import LoadedRun
     from adk.runner.runner import Options, Runner
+    from adk.runner.session_turn import SessionRequest
 
-Prepared = tuple[RunContext, RunJournal, Checkpointer, SessionRequest | None]
+Prepared = tuple[RunContext, RunJournal, Checkpointer, "SessionRequest | None"]
 _EMPTY_VALUES = dumps({})
 _NO_OPTIONS: Mapping[str, Mapping[str, Any]] = {}
 
@@ -99,6 +99,8 @@ def new_run(
     journal.sink = checkpointer
     request = None
     if service is not None and session_id:
+        from adk.runner.session_turn import SessionRequest
+
         request = SessionRequest(service, session_id, user_id, keep_agent=runner.keep_agent)
     return ctx, journal, checkpointer, request
 
@@ -121,6 +123,8 @@ async def resumed_run(
                 f"run {loaded.run_id!r} is a turn of stored session {loaded.meta.session_id!r}: "
                 "resume it with a Runner that has sessions (not sessions=False)"
             )
+        from adk.runner.session_turn import SessionRequest
+
         request = SessionRequest(
             runner.sessions,
             loaded.meta.session_id,

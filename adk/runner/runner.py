@@ -18,6 +18,8 @@ from adk.runner.arguments import (
     check_resume,
     check_run,
     check_runner_settings,
+    check_sessions,
+    check_user_id,
 )
 from adk.runner.checkpoint import (
     list_checkpoints,
@@ -28,7 +30,6 @@ from adk.runner.execution import RunExecution
 from adk.runner.preparation import new_run, resumed_run
 from adk.runner.records import CheckpointInfo
 from adk.runner.result import RunResult
-from adk.runner.session_turn import check_user_id, session_service
 from adk.serving.layer import ServingLayer
 from adk.state.context import (
     DEFAULT_MAX_TRANSFERS,
@@ -112,9 +113,26 @@ class Runner:
             skip_transfer_messages=skip_transfer_messages,
             max_transfers=max_transfers,
         )
-        self.sessions: SessionService | None = session_service(sessions, self.store, agent.name)
-        """Where stored sessions are kept (None with ``sessions=False``)."""
+        check_sessions(sessions)
+        self._sessions_argument = sessions
+        self._sessions: SessionService | bool | None = True  # True: not made yet
         self.keep_agent = keep_agent
+
+    @property
+    def sessions(self) -> SessionService | None:
+        """Where stored sessions are kept (None with ``sessions=False``).
+
+        Made on first use (a run with a ``session_id``, or the app asking):
+        a Runner that never stores a session does not load the sessions code.
+        """
+        sessions = self._sessions
+        if sessions is True:
+            from adk.runner.session_turn import session_service
+
+            sessions = session_service(self._sessions_argument, self.store, self.agent.name)
+            self._sessions = sessions
+        assert sessions is None or not isinstance(sessions, bool)
+        return sessions
 
     # -- starting runs ----------------------------------------------------------------
 
@@ -280,8 +298,12 @@ class Runner:
     async def close(self) -> None:
         """Close the checkpoint store and the session store (their connections)."""
         await self.store.close()
-        sessions = self.sessions
-        if sessions is not None and sessions.store is not self.store:
+        sessions = self._sessions
+        if (
+            not isinstance(sessions, bool)
+            and sessions is not None
+            and sessions.store is not self.store
+        ):
             await sessions.store.close()
 
     async def delete_run(self, run_id: str) -> None:

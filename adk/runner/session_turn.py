@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adk.agents.tree import AgentTree, is_workflow
-from adk.errors import ArgumentTypeError
 from adk.events import AgentEvent, HistoryEntry
 from adk.sessions.records import PausedTurn
 from adk.sessions.service import SessionService
@@ -42,18 +41,8 @@ def session_service(
         return sessions
     if sessions is None or sessions is True:
         return SessionService(store, app=app)
-    if isinstance(sessions, str | Path | CheckpointStore):
-        return SessionService(sessions, app=app)
-    raise ArgumentTypeError(
-        "sessions must be a SessionService, a CheckpointStore, a SQLite file path, None (the "
-        f"checkpoint store) or False (no stored sessions), got {type(sessions).__name__}"
-    )
-
-
-def check_user_id(user_id: object) -> None:
-    """``user_id`` must be a str (or None)."""
-    if user_id is not None and not isinstance(user_id, str):
-        raise ArgumentTypeError(f"user_id must be a str, got {type(user_id).__name__} {user_id!r}")
+    assert isinstance(sessions, str | Path | CheckpointStore)  # checked by the Runner
+    return SessionService(sessions, app=app)
 
 
 @dataclass(slots=True)
