@@ -23,8 +23,10 @@ HistoryRewriter = Callable[[Sequence[HistoryEntry], str], list[Message]]
 
 def history_entries(ctx: RunContext) -> list[HistoryEntry]:
     """The session's earlier turns, the run's root input and recorded messages, oldest first."""
-    entries = list(ctx.prior)
-    entries.extend(HistoryEntry(None, message) for message in ctx.root_input)
+    entries = [HistoryEntry(None, message) for message in ctx.root_input]
+    prior = ctx.prior
+    if prior:
+        entries[:0] = prior
     for event in ctx.events:
         message = event.message
         if message is not None:

@@ -2,8 +2,9 @@
 
 The scan returns the head, the sealed segments, the session-values record
 and the short tail of batches since the last compaction; they are checked
-for continuity (no missing batch, no overlapping segment) before anything is
-used, so a damaged session is reported, never half-loaded.
+for continuity (no missing batch, no overlapping segment, no batch the head
+counts missing at the end) before anything is used, so a damaged session is
+reported, never half-loaded.
 """
 
 from __future__ import annotations
@@ -107,7 +108,13 @@ def load_session(
             f"{session.sealed}"
         )
     _apply_tail(session, where, by_kind["t"], upto)
-    head.next_seq = max(head.next_seq, session.sealed + len(session.tail) + 1)
+    last = session.sealed + len(session.tail)
+    if last < head.next_seq - 1:  # the head counts batches that are not there
+        raise SessionCorrupted(
+            f"{where}: batch {last + 1} is missing (the head says {head.next_seq - 1} batches "
+            f"were appended, the records hold {last})"
+        )
+    head.next_seq = last + 1
     return session
 
 

@@ -3,11 +3,11 @@
 Any of the four stores (memory, SQLite, Redis, PostgreSQL) holds sessions:
 the service needs only the store's namespaced records, ``put_if_absent`` and
 ``scan``. A turn costs a fixed number of round trips whatever the length of
-the conversation: take the session's lease, check its head (the session
-itself is kept in memory between turns and read again only when another
-process wrote it), read the user's and app's values, append one batch and
-the head, let the lease go. A long session is compacted into segments plus a
-short tail, each entry rewritten once.
+the conversation: take the session's lease, check its head and that no batch
+follows it (the session itself is kept in memory between turns and read
+again only when another process wrote it), read the user's and app's
+values, append one batch and the head, let the lease go. A long session is
+compacted into segments plus a short tail, each entry rewritten once.
 """
 
 from __future__ import annotations
@@ -180,10 +180,13 @@ class SessionService:
         found = []
         for session_id, _ in await self.store.scan(index):
             data = await self.store.get(self.namespace(session_id), "head")
-            if data is None:  # expired or deleted: drop it from the index
-                await self.store.delete(index, session_id)
+            if data is None:  # expired or deleted (or being created): drop it from the index
+                await self._drop_stale(index, session_id)
                 continue
             head = SessionHead.decode(data, f"session {session_id!r}, head")
+            if head.user_id != user_id:  # the user's session expired; another user's has its id
+                await self.store.delete(index, session_id)
+                continue
             found.append(
                 SessionInfo(
                     session_id,
@@ -198,15 +201,27 @@ class SessionService:
         return found
 
     async def delete_session(self, session_id: str) -> None:
-        """Delete the session and its history; :class:`SessionNotFound` if there is none."""
+        """Delete the session and its history; :class:`SessionNotFound` if there is none.
+
+        Raises :class:`SessionBusy` while a turn of the session runs (its
+        append would otherwise land in the deleted session's remains):
+        delete it when the turn ends.
+        """
         namespace = self.namespace(_checked_id(session_id))
-        data = await self.store.get(namespace, "head")
-        if data is None:
-            raise self._not_found(session_id)
-        head = SessionHead.decode(data, f"session {session_id!r}, head")
-        await self.store.delete(namespace)
-        await self.store.delete(user_index_namespace(self.app, head.user_id), session_id)
-        self._cache.pop(session_id, None)
+        lease = await self._take(
+            session_id,
+            "taking a turn (in this process or another): delete it when the turn ends",
+        )
+        try:
+            data = await self.store.get(namespace, "head")
+            if data is None:
+                raise self._not_found(session_id)
+            head = SessionHead.decode(data, f"session {session_id!r}, head")
+            await self.store.delete(namespace)
+            await self.store.delete(user_index_namespace(self.app, head.user_id), session_id)
+            self._cache.pop(session_id, None)
+        finally:
+            await lease.release()
 
     async def purge_expired(self) -> int:
         """Delete expired records from the store (if it keeps them) and stale index entries.
@@ -222,9 +237,26 @@ class SessionService:
         for index in await self.store.namespaces(prefix):
             for session_id, _ in await self.store.scan(index):
                 if await self.store.get(self.namespace(session_id), "head") is None:
-                    await self.store.delete(index, session_id)
-                    deleted += 1
+                    deleted += await self._drop_stale(index, session_id)
         return deleted
+
+    async def _drop_stale(self, index: str, session_id: str) -> bool:
+        """Drop a user-index entry whose session has no head; True if it stays dropped.
+
+        A turn creating a session writes its index entry, then its head: the
+        entry is put back if a turn holds the session or its head appeared
+        meanwhile, so a session being created is never left out of the index.
+        """
+        store = self.store
+        await store.delete(index, session_id)
+        lease = RunLease(store, lock_name(self.app, session_id), self.lock_seconds)
+        if (
+            await store.get(lease.namespace, "owner") is not None
+            or await store.get(self.namespace(session_id), "head") is not None
+        ):
+            await store.put(index, session_id, b"")
+            return False
+        return True
 
     async def close(self) -> None:
         """Close the store."""
@@ -250,14 +282,11 @@ class SessionService:
         unfinished turn, or have started at batch ``base_seq`` with nothing
         appended since (a turn whose process died before its first append).
         """
-        lease = RunLease(self.store, lock_name(self.app, session_id), self.lock_seconds)
-        try:
-            await lease.acquire()
-        except RunInProgress:
-            raise SessionBusy(
-                f"session {session_id!r} is taking another turn (in this process or "
-                "another): a session takes one turn at a time; retry when it ends"
-            ) from None
+        lease = await self._take(
+            session_id,
+            "taking another turn (in this process or another): a session takes one turn at a "
+            "time; retry when it ends",
+        )
         try:
             if time.monotonic() - self._last_purge > self.purge_interval:
                 await self.purge_expired()
@@ -272,6 +301,15 @@ class SessionService:
             await lease.release()
             raise
         return SessionTurn(self, session, lease, shared, run_id)
+
+    async def _take(self, session_id: str, busy: str) -> RunLease:
+        """Take the session's lease; :class:`SessionBusy` (``busy``) if a turn of it is running."""
+        lease = RunLease(self.store, lock_name(self.app, session_id), self.lock_seconds)
+        try:
+            await lease.acquire()
+        except RunInProgress:
+            raise SessionBusy(f"session {session_id!r} is {busy}") from None
+        return lease
 
     def _check_turn(
         self,
@@ -316,14 +354,21 @@ class SessionService:
         return shared
 
     async def _load(self, session_id: str) -> LoadedSession | None:
-        """The session: from memory if its head is unchanged in the store, else read anew."""
+        """The session: from memory if the store holds nothing newer, else read anew.
+
+        The kept session is current if the stored head is the one it was
+        written with and no batch follows it: a writer that died after
+        claiming its batch, before its head write, leaves the head unchanged.
+        """
         namespace = self.namespace(session_id)
         cached = self._cache.get(session_id)
         if cached is not None:
             head = await self.store.get(namespace, "head")
             if head == cached[0]:
-                self._cache.move_to_end(session_id)
-                return cached[1]
+                following = batch_name(cached[1].head.next_seq)
+                if await self.store.get(namespace, following) is None:
+                    self._cache.move_to_end(session_id)
+                    return cached[1]
             self._cache.pop(session_id, None)
             if head is None:
                 return None
@@ -332,6 +377,10 @@ class SessionService:
         if session is not None:
             self.remember(session)
         return session
+
+    def forget(self, session_id: str) -> None:
+        """Stop keeping the session in memory (the next turn reads it from the store)."""
+        self._cache.pop(session_id, None)
 
     def remember(self, session: LoadedSession, head: bytes | None = None) -> None:
         """Keep ``session`` for the next turn, under the head it was last written with."""
@@ -362,13 +411,21 @@ class SessionService:
         raise SessionBusy(f"session {session.session_id!r} is being appended to by another writer")
 
     async def write_head(self, session: LoadedSession) -> None:
-        """Write the head record (and, for a new session, its entry in the user's index)."""
+        """Write the head record (and, for a new session, its entry in the user's index).
+
+        A new session's namespace is cleared first: an expired session of the
+        same id may have left rows there (the SQL stores keep them until
+        purged), and a write with a ttl renews every row of the namespace,
+        which would bring them back into the new session.
+        """
         head = session.head
+        namespace = self.namespace(session.session_id)
         if not session.stored:
+            await self.store.delete(namespace)
             index = user_index_namespace(self.app, head.user_id)
             await self.store.put(index, session.session_id, b"")
         data = head.encode()
-        await self.store.put(self.namespace(session.session_id), "head", data, ttl=self.ttl)
+        await self.store.put(namespace, "head", data, ttl=self.ttl)
         session.stored = True
         self.remember(session, data)
 

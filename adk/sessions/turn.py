@@ -62,9 +62,13 @@ class SessionTurn:
 
     @property
     def prior(self) -> list[HistoryEntry]:
-        """The history before this turn (without what this turn's run already appended)."""
+        """The history before this turn (without what this turn's run already appended).
+
+        A list of its own: the turn's appends extend the session's entries, never
+        the prior history a run was given (it would see its own messages twice).
+        """
         entries = self.session.entries
-        return entries[: len(entries) - self.appended] if self.appended else entries
+        return entries[: len(entries) - self.appended]
 
     def values(self, given: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """The run's session values: stored ones of every scope, then the app's ``given`` ones.
@@ -109,10 +113,16 @@ class SessionTurn:
         if not batch.entries and not final:
             return
         head = self.session.head
-        head.paused = None
-        if agent is not None:
-            head.agent = agent
-        await self._write(batch)
+        try:
+            head.paused = None
+            if agent is not None:
+                head.agent = agent
+            await self._write(batch)
+        except BaseException:
+            # The session in memory was changed ahead of the store, which may not have taken
+            # the write: the next turn reads the session from the store.
+            self.service.forget(self.session_id)
+            raise
         self.appended = 0 if final else self.appended + len(batch.entries)
         if changes is not None:
             await self._write_shared(self.service.user_namespace(head.user_id), changes["user"])
@@ -122,9 +132,13 @@ class SessionTurn:
     async def pause(self, paused: PausedTurn) -> None:
         """Record that the turn waits at interrupts (the session refuses new turns until then)."""
         session = self.session
-        session.head.paused = paused
-        session.head.updated = time.time()
-        await self.service.write_head(session)
+        try:
+            session.head.paused = paused
+            session.head.updated = time.time()
+            await self.service.write_head(session)
+        except BaseException:
+            self.service.forget(self.session_id)  # as in append: the store is the truth
+            raise
 
     async def _write(self, batch: Batch) -> None:
         """Claim the next batch number and write the batch, then the head (or a compaction)."""
