@@ -126,3 +126,15 @@ async def test_a_write_with_ttl_renews_the_whole_namespace(store: CheckpointStor
     assert [name for name, _ in await store.scan("run:r")] == ["first", "second"]
     await anyio.sleep(0.5)
     assert await store.scan("run:r") == []
+
+
+async def test_a_write_never_brings_expired_records_back(store: CheckpointStore) -> None:
+    # A namespace reused after it expired (a run or session id given again) must start
+    # empty: renewing its expiry must not revive records a purge has not deleted yet.
+    await store.put_many("run:x", [("old", b"1"), ("older", b"2")], ttl=0.2)
+    await anyio.sleep(0.4)
+    await store.put("run:x", "new", b"3", ttl=60)
+    assert await store.put_if_absent("run:x", "claim", b"4", ttl=60)
+    await store.put_many("run:x", [("newer", b"5")], ttl=60)
+    assert [name for name, _ in await store.scan("run:x")] == ["claim", "new", "newer"]
+    assert await store.get("run:x", "old") is None

@@ -40,6 +40,7 @@ class InMemoryStore:
         until = time.time() + ttl if ttl else None
         records = self._data.setdefault(namespace, {})
         if until is not None:
+            self._live(namespace)  # expired records stay expired (a write never revives them)
             for key, (value, _) in records.items():
                 records[key] = (value, until)
         records[name] = (bytes(data), until)

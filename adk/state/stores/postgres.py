@@ -39,7 +39,11 @@ _UPSERT = (
     " ON CONFLICT (namespace, name) DO UPDATE"
     " SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at"
 )
-_RENEW = "UPDATE {table} SET expires_at = %s WHERE namespace = %s"
+# Only live records are renewed: an expired record a purge has not deleted yet stays expired.
+_RENEW = (
+    "UPDATE {table} SET expires_at = %s WHERE namespace = %s"
+    " AND (expires_at IS NULL OR expires_at > %s)"
+)
 # SQLSTATEs of a lost or refused connection: class 08, the server shutting down or
 # starting up (57P01-57P03), too many clients (53300).
 _UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300")
@@ -240,7 +244,7 @@ class PostgresStore:
             async with conn.transaction(), conn.cursor() as cursor:
                 await cursor.executemany(self._sql["upsert"], rows)
                 if until is not None:  # a write with a ttl renews the whole namespace
-                    await cursor.execute(self._sql["renew"], (until, namespace))
+                    await cursor.execute(self._sql["renew"], (until, namespace, time.time()))
 
     async def put_if_absent(
         self, namespace: str, name: str, data: bytes, *, ttl: float | None = None
@@ -257,7 +261,7 @@ class PostgresStore:
                 cursor = await conn.execute(self._sql["insert_if_absent"], params)
                 written = bool(cursor.rowcount == 1)
                 if written:
-                    await conn.execute(self._sql["renew"], (until, namespace))
+                    await conn.execute(self._sql["renew"], (until, namespace, now))
         return written
 
     async def scan(self, namespace: str, prefix: str = "") -> list[tuple[str, bytes]]:

@@ -33,9 +33,17 @@ CREATE TABLE IF NOT EXISTS adk_records (
 
 
 def _refresh(conn: sqlite3.Connection, namespace: str, until: float | None) -> None:
-    """A write with a ttl renews the expiry of the whole namespace."""
+    """A write with a ttl renews the expiry of the namespace's live records.
+
+    An expired record that no purge has deleted yet stays expired: renewing
+    it would bring old data back into a namespace reused after it expired.
+    """
     if until is not None:
-        conn.execute("UPDATE adk_records SET expires_at=? WHERE namespace=?", (until, namespace))
+        conn.execute(
+            "UPDATE adk_records SET expires_at=? WHERE namespace=?"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            (until, namespace, time.time()),
+        )
 
 
 class SQLiteStore:
