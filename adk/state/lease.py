@@ -77,6 +77,7 @@ class RunLease:
             self.namespace, "owner", dumps(self.owner), ttl=self.seconds
         ):
             self.held = True
+            self._renewed = time.monotonic()  # just written: no renewal or check needed yet
             return
         current = await self._current()
         if current is not None and (current.get("token") == released or self._dead(current)):
