@@ -16,7 +16,12 @@ What it shows
   'send_email': <reason>", writes a new draft, and that draft needs approval too.
 - ``find_contact`` needs no approval; it ran before the pause and does not run
   again on resume (the run's journal has its result).
-- A chat across several turns: each turn is one run over the conversation so far.
+- A chat across several turns, kept in a stored session: each user message is
+  ``runner.query(text, session_id=..., user_id=...)``, one turn that the Runner
+  runs over the conversation so far and appends to the session when it ends.
+  A turn paused for approval is recorded in the session (which takes no new
+  turn until it is answered), and ``runner.resume`` finishes it and appends
+  it. The script keeps no history of its own.
 
 How to run it
     python cookbook/approval_chat.py                                 # chat in a terminal, offline
@@ -38,8 +43,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -51,7 +55,6 @@ from adk import (
     ChatModelAgent,
     Interrupted,
     InterruptInfo,
-    Message,
     ModelRequest,
     Runner,
     ScriptedModel,
@@ -216,20 +219,15 @@ def show(event: AgentEvent) -> None:
             print(f"     -> {call.name}({call.arguments})")
 
 
-async def run_turn(
-    events: AsyncGenerator[AgentEvent, None], history: list[Message]
-) -> Interrupted | None:
-    """Print a run's events, add its messages to ``history``; the pause, if the run paused."""
+async def run_turn(events: AsyncIterator[AgentEvent]) -> Interrupted | None:
+    """Print a turn's events; the pause, if the turn paused."""
     paused = None
-    async with aclosing(events) as stream:
-        async for event in stream:
-            show(event)
-            if event.message is not None and not event.partial:
-                history.append(event.message)
-            action = event.action
-            # Agents' own interrupt events pass by first; the Runner's last one has the checkpoint.
-            if action is not None and action.interrupted and action.interrupted.checkpoint_id:
-                paused = action.interrupted
+    async for event in events:  # read to the end: the session is updated when the run ends
+        show(event)
+        action = event.action
+        # Agents' own interrupt events pass by first; the Runner's last one has the checkpoint.
+        if action is not None and action.interrupted and action.interrupted.checkpoint_id:
+            paused = action.interrupted
     return paused
 
 
@@ -250,25 +248,27 @@ def decide(pending: InterruptInfo, ask: Callable[[str], str | None]) -> Approval
         print(f"  please answer {HELP}")
 
 
-async def chat(person: Terminal | Scripted) -> list[Message]:
-    runner = Runner(assistant)
-    history: list[Message] = []
+SESSION_ID, USER_ID = "approval-chat", "me"
+
+
+async def chat(runner: Runner, person: Terminal | Scripted) -> None:
     while True:
         text = person.ask("you> ")
         if text is None or not text.strip():
-            return history
-        history.append(Message.user(text))
-        paused = await run_turn(runner.run(history), history)
+            return
+        # One turn of the stored session: the Runner reads the conversation so far.
+        paused = await run_turn(runner.query(text, session_id=SESSION_ID, user_id=USER_ID))
         while paused is not None:  # answer every pending approval, then resume
             answers = {}
             for pending in paused.interrupts:
                 decision = decide(pending, person.ask)
                 if decision is None:
-                    print("(left unanswered: the run stays paused; bye)")
-                    return history
+                    print("(left unanswered: the turn stays paused in the session; bye)")
+                    return
                 answers[pending.id] = decision
             assert paused.checkpoint_id is not None
-            paused = await run_turn(runner.resume(paused.checkpoint_id, answers), history)
+            # Finishes the paused turn and appends it to the session.
+            paused = await run_turn(runner.resume(paused.checkpoint_id, answers))
 
 
 async def main() -> None:
@@ -281,7 +281,10 @@ async def main() -> None:
             ["Email Ada that the demo moved to 3pm", "Thanks!"],
             ["reject too formal, keep it short", 'edit {"subject": "Demo at 3pm"}'],
         )
-    history = await chat(person)
+    # Checkpoints and the session in memory; Runner(assistant, checkpoint_store="chat.db")
+    # would keep both in a SQLite file, and a paused turn could be answered after a restart.
+    runner = Runner(assistant)
+    await chat(runner, person)
     print(f"outbox: {json.dumps(OUTBOX)}")
     if not interactive and MODEL_ID is None:
         # The second draft was sent once, with the edited subject; the first was never sent.
@@ -294,7 +297,11 @@ async def main() -> None:
         ], OUTBOX
         # find_contact ran once although the run was resumed twice after it.
         assert CALLS == {"find_contact": 1, "send_email": 1}, CALLS
-        # The conversation has the tool traffic of both drafts and both turns' answers.
+        # The session has the tool traffic of both drafts and both turns' answers.
+        assert runner.sessions is not None
+        session = await runner.sessions.get_session(SESSION_ID)
+        assert session.turns == 2 and session.paused is None
+        history = [entry.message for entry in session.history]
         assert history[-1].content == "You're welcome!"
         rejected = [m for m in history if m.role == "tool" and "rejected" in m.content]
         assert rejected[0].content.endswith(": too formal, keep it short")

@@ -34,6 +34,23 @@ COOKBOOK = sorted(p for p in (ROOT / "cookbook").glob("*.py") if not p.name.star
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 EXPECTED_OUTPUT: dict[str, list[str]] = {
+    "approval_chat.py": [
+        "<- send_email: The user rejected this call to 'send_email': too formal, keep it short",
+        "assistant: Done: the email to ada@example.com is sent.",
+        "assistant: You're welcome!",
+        'outbox: [{"to": "ada@example.com", "subject": "Demo at 3pm"',
+    ],
+    "chat_session.py": [
+        "assistant: Noted: I will remember that my name is Ada, in all our conversations.",
+        # A second process continues session chat-1 from the SQLite file...
+        "(continuing session 'chat-1': 2 turns so far)",
+        'So far you said: "Remember that my name is Ada"; "I am planning a trip to Lisbon in May".',
+        # ...and in a new session, the user's values (user:facts) are still there.
+        "(session 'chat-2' is new)",
+        "assistant: This is the start of our conversation.",
+        "assistant: You told me: my name is Ada.",
+        "chat-1: 3 turns",
+    ],
     "quickstart.py": [
         "-> get_weather",
         "<- convert_temperature: 86.0 F",

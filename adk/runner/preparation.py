@@ -101,7 +101,9 @@ def new_run(
     if service is not None and session_id:
         from adk.runner.session_turn import SessionRequest
 
-        request = SessionRequest(service, session_id, user_id, keep_agent=runner.keep_agent)
+        request = SessionRequest(
+            service, session_id, user_id, keep_agent=runner.keep_agent, runs=runner.store
+        )
     return ctx, journal, checkpointer, request
 
 
@@ -132,6 +134,7 @@ async def resumed_run(
             resuming=True,
             keep_agent=runner.keep_agent,
             base_seq=loaded.meta.session_seq,
+            runs=runner.store,
         )
     # Every record is decoded before the checkpoint is claimed: a damaged one raises
     # CheckpointCorrupted (naming the run, the record and the field) and uses nothing up.

@@ -10,18 +10,23 @@ so a checkpoint stays the size of the turn.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adk.agents.tree import AgentTree, is_workflow
 from adk.events import AgentEvent, HistoryEntry
-from adk.sessions.records import PausedTurn
+from adk.runner.checkpoint import namespace
+from adk.sessions.loading import without_unanswered
+from adk.sessions.records import PausedTurn, SessionPaused
 from adk.sessions.service import SessionService
 from adk.sessions.turn import SessionTurn
 from adk.state.context import RunContext
 from adk.state.serde import SerializationError, dumps
 from adk.state.stores import CheckpointStore
+
+logger = logging.getLogger("adk.runner")
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -57,6 +62,8 @@ class SessionRequest:
     keep_agent: bool = False
     base_seq: int = 0
     """For a resumed turn: the session's next batch number when the turn started."""
+    runs: CheckpointStore | None = None
+    """The Runner's checkpoint store (where a paused turn's run is kept)."""
 
 
 class SessionBinding:
@@ -77,13 +84,20 @@ class SessionBinding:
         has them from its checkpoint.
         """
         request, ctx = self.request, self.ctx
-        turn = await request.service.begin_turn(
-            request.session_id,
-            request.user_id,
-            ctx.run_id,
-            resuming=request.resuming,
-            base_seq=request.base_seq,
-        )
+        try:
+            turn = await self._begin_turn("")
+        except SessionPaused as exc:
+            # A paused turn whose run is gone (deleted, or expired) can never be answered:
+            # the session must not stay locked by it.
+            if request.runs is None or await request.runs.get(namespace(exc.run_id), "meta"):
+                raise
+            logger.warning(
+                "session %s: its paused run %s is gone from the checkpoint store; "
+                "the paused turn is dropped",
+                request.session_id,
+                exc.run_id,
+            )
+            turn = await self._begin_turn(exc.run_id)
         self.turn = turn
         ctx.continue_conversation(turn.prior)
         values = ctx.session_values
@@ -122,6 +136,17 @@ class SessionBinding:
             parent = tree.parent_of(parent.name)
         return path[::-1]
 
+    async def _begin_turn(self, give_up: str) -> SessionTurn:
+        request = self.request
+        return await request.service.begin_turn(
+            request.session_id,
+            request.user_id,
+            self.ctx.run_id,
+            resuming=request.resuming,
+            base_seq=request.base_seq,
+            give_up=give_up,
+        )
+
     async def step(self) -> None:
         """Append the messages completed since the last append (``durability="step"``)."""
         turn = self.turn
@@ -140,7 +165,9 @@ class SessionBinding:
             return
         agent = last_speaker(ctx) if self.request.keep_agent else None
         entries = turn_entries(ctx, failed=ctx.failed)
-        await turn.append(entries, final=True, values=ctx.session_values, agent=agent)
+        await turn.append(
+            entries, final=True, values=ctx.session_values, agent=agent, events=ctx.events
+        )
 
     async def release(self) -> None:
         """Let the session take its next turn."""
@@ -162,11 +189,13 @@ def turn_entries(ctx: RunContext, *, failed: bool) -> list[HistoryEntry]:
             entries.append(HistoryEntry(event.agent_name, message))
     if failed:
         answered = {e.message.tool_call_id for e in entries if e.message.role == "tool"}
-        entries = [
-            e
-            for e in entries
-            if not e.message.tool_calls or all(c.id in answered for c in e.message.tool_calls)
-        ]
+        cut_off = {
+            index
+            for index, entry in enumerate(entries)
+            if any(call.id not in answered for call in entry.message.tool_calls)
+        }
+        if cut_off:
+            entries = without_unanswered(entries, cut_off)
     return entries
 
 

@@ -10,6 +10,7 @@ reported, never half-loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from adk.events import HistoryEntry
 from adk.sessions.records import (
@@ -41,11 +42,21 @@ class LoadedSession:
     values: dict[str, bytes] = field(default_factory=dict)
     sealed: int = 0
     sealed_entries: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Events the app asked to keep, oldest first (JSON-like maps)."""
+    sealed_events: int = 0
     tail: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     open_run: tuple[str, int] | None = None
     stored: bool = False
     """Whether the session is in the store (False until a new session's first write)."""
+    unanswered: dict[str, int] = field(default_factory=dict)
+    """Tool calls without a result yet, by call id: the index of the message that made them.
+
+    Empty after every finished turn; a call stays here when its turn was
+    cut off (a ``durability="step"`` turn whose process died, or a paused
+    turn given up) and is then left out of what the model is shown.
+    """
     last_run: str = ""
     """The run whose batch closed the latest turn (if that batch is still in the tail)."""
 
@@ -54,9 +65,23 @@ class LoadedSession:
         """The user the session belongs to."""
         return self.head.user_id
 
+    def track_calls(self, start: int) -> None:
+        """Note the tool calls and results of the entries from index ``start`` on."""
+        unanswered, entries = self.unanswered, self.entries
+        for index in range(start, len(entries)):
+            message = entries[index].message
+            if message.tool_calls:
+                for call in message.tool_calls:
+                    unanswered[call.id] = index
+            elif message.role == "tool" and message.tool_call_id is not None:
+                unanswered.pop(message.tool_call_id, None)
+
     def apply(self, batch: Batch, name: str) -> None:
         """Add an appended batch (read from the store, or just written)."""
+        start = len(self.entries)
         self.entries.extend(batch.entries)
+        self.track_calls(start)
+        self.events.extend(batch.events)
         values = self.values
         for key in batch.removed:
             values.pop(key, None)
@@ -93,15 +118,18 @@ def load_session(
     if values_data is not None:
         upto, session.values = decode_values(values_data, f"{where}, values")
     for name, data in by_kind["g"]:
-        first, last, entries = decode_segment(data, f"{where}, record {name}")
+        first, last, entries, events = decode_segment(data, f"{where}, record {name}")
         if first != session.sealed + 1 or last < first:
             raise SessionCorrupted(
                 f"{where}: segment {name} holds batches {first} to {last}, but batch "
                 f"{session.sealed + 1} comes next (a record is missing)"
             )
         session.entries.extend(entries)
+        session.events.extend(events)
         session.sealed = last
     session.sealed_entries = len(session.entries)
+    session.sealed_events = len(session.events)
+    session.track_calls(0)
     if upto < session.sealed:
         raise SessionCorrupted(
             f"{where}: the values record covers batches up to {upto}, the segments up to "
@@ -136,3 +164,19 @@ def _apply_tail(
         if batch.final and batch.seq >= session.head.next_seq:
             session.head.turns += 1  # appended by a writer that died before its head write
         session.apply(batch, name)
+
+
+def without_unanswered(entries: list[HistoryEntry], unanswered: set[int]) -> list[HistoryEntry]:
+    """``entries`` without the messages at ``unanswered`` and the results of their other calls.
+
+    Chat APIs refuse a history with a tool call that has no result (or a
+    result without its call), so a message whose calls were cut off goes
+    whole, with the results its other calls did get.
+    """
+    dropped = {call.id for index in unanswered for call in entries[index].message.tool_calls}
+    return [
+        entry
+        for index, entry in enumerate(entries)
+        if index not in unanswered
+        and not (entry.message.role == "tool" and entry.message.tool_call_id in dropped)
+    ]

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import ValidationError
+
 from adk.errors import AdkError
-from adk.events import HistoryEntry
+from adk.events import AgentEvent, HistoryEntry
 from adk.state.journal import decode_message, encode_message
 from adk.state.serde import (
     CheckpointCorrupted,
@@ -69,13 +71,22 @@ class SessionPaused(SessionError):
 
     ``checkpoint_id`` and ``interrupt_ids`` say what to resume:
     ``runner.resume(checkpoint_id, answers)`` finishes the paused turn, and
-    the session takes new turns again.
+    the session takes new turns again. ``run_id`` is the paused run (if its
+    records are gone from the checkpoint store, the Runner lets the next
+    turn start instead).
     """
 
-    def __init__(self, message: str, checkpoint_id: str, interrupt_ids: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        message: str,
+        checkpoint_id: str,
+        interrupt_ids: tuple[str, ...],
+        run_id: str = "",
+    ) -> None:
         super().__init__(message)
         self.checkpoint_id = checkpoint_id
         self.interrupt_ids = interrupt_ids
+        self.run_id = run_id
 
 
 class SessionCorrupted(SessionError, CheckpointCorrupted):
@@ -206,20 +217,23 @@ class Batch:
     removed: list[str] = field(default_factory=list)
     run_id: str = ""
     final: bool = True
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Events the app asked to keep (``SessionService(keep_events=...)``), as JSON-like maps."""
 
     def encode(self) -> bytes:
         """The record's bytes."""
-        return dumps(
-            {
-                "v": SESSION_FORMAT,
-                "seq": self.seq,
-                "entries": encode_entries(self.entries),
-                "set": self.changed,
-                "del": self.removed,
-                "run": self.run_id,
-                "final": self.final,
-            }
-        )
+        record = {
+            "v": SESSION_FORMAT,
+            "seq": self.seq,
+            "entries": encode_entries(self.entries),
+            "set": self.changed,
+            "del": self.removed,
+            "run": self.run_id,
+            "final": self.final,
+        }
+        if self.events:
+            record["ev"] = self.events
+        return dumps(record)
 
     @classmethod
     def decode(cls, data: bytes, where: str) -> Batch:
@@ -238,21 +252,51 @@ class Batch:
             removed=removed,
             run_id=fields.text("run"),
             final=fields.flag("final"),
+            events=_events(fields, where),
         )
 
 
-def encode_segment(first: int, last: int, entries: Sequence[HistoryEntry]) -> bytes:
-    """A segment record: the entries of batches ``first`` to ``last``."""
-    return dumps(
-        {"v": SESSION_FORMAT, "first": first, "last": last, "entries": encode_entries(entries)}
-    )
+def encode_segment(
+    first: int,
+    last: int,
+    entries: Sequence[HistoryEntry],
+    events: Sequence[dict[str, Any]] = (),
+) -> bytes:
+    """A segment record: the entries (and kept events) of batches ``first`` to ``last``."""
+    record: dict[str, Any] = {
+        "v": SESSION_FORMAT,
+        "first": first,
+        "last": last,
+        "entries": encode_entries(entries),
+    }
+    if events:
+        record["ev"] = list(events)
+    return dumps(record)
 
 
-def decode_segment(data: bytes, where: str) -> tuple[int, int, list[HistoryEntry]]:
-    """``(first, last, entries)`` of a segment record."""
+def decode_segment(
+    data: bytes, where: str
+) -> tuple[int, int, list[HistoryEntry], list[dict[str, Any]]]:
+    """``(first, last, entries, kept events)`` of a segment record."""
     fields = _fields(data, where)
     entries = decode_entries(fields.sequence("entries"), where)
-    return fields.integer("first"), fields.integer("last"), entries
+    return fields.integer("first"), fields.integer("last"), entries, _events(fields, where)
+
+
+def _events(fields: Fields, where: str) -> list[dict[str, Any]]:
+    """The kept events of a batch or segment (absent when none were kept)."""
+    events = fields.raw.get("ev", [])
+    if type(events) is not list or not all(type(e) is dict for e in events):
+        raise SessionCorrupted(f"{where}: field 'ev' must list event maps")
+    return events
+
+
+def decode_event(data: dict[str, Any], where: str) -> AgentEvent:
+    """A kept event; :class:`SessionCorrupted` if the map is not an event."""
+    try:
+        return AgentEvent.model_validate(data)
+    except ValidationError as exc:
+        raise SessionCorrupted(f"{where}: a kept event is malformed: {exc.errors()[0]}") from None
 
 
 def encode_values(upto: int, values: dict[str, bytes]) -> bytes:

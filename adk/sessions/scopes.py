@@ -57,8 +57,8 @@ def encode_value(key: str, value: Any) -> bytes:
         return dumps(value)
     except SerializationError as exc:
         raise SessionError(
-            f"session value {key!r} cannot be stored ({exc}); store JSON-like data or a "
-            "registered pydantic model, or name it 'temp:...' to keep it for this turn only"
+            f"session value {key!r} cannot be stored ({exc}); or name it 'temp:{key}' to keep "
+            "it for this turn only"
         ) from None
 
 
@@ -71,25 +71,30 @@ def encode_start(values: Mapping[str, Any]) -> dict[str, bytes]:
 
 def turn_changes(
     start: Mapping[str, bytes], values: Mapping[str, Any]
-) -> dict[Scope, ScopeChanges]:
+) -> tuple[dict[Scope, ScopeChanges], list[SessionError]]:
     """What the turn changed in each stored scope, comparing ``values`` with ``start``.
 
-    Every value is encoded before anything is written: a value that cannot be
-    stored fails the whole write, naming its key.
+    A value that cannot be stored is left out of the changes (the rest of
+    the turn is still stored); the second item names each such value.
     """
     changes: dict[Scope, ScopeChanges] = {
         "session": ScopeChanges(),
         "user": ScopeChanges(),
         "app": ScopeChanges(),
     }
+    unstorable: list[SessionError] = []
     for key, value in values.items():
         scope = scope_of(key)
         if scope == "temp":
             continue
-        encoded = encode_value(key, value)
+        try:
+            encoded = encode_value(key, value)
+        except SessionError as exc:
+            unstorable.append(exc)
+            continue
         if start.get(key) != encoded:
             changes[scope].changed[key] = encoded
     for key in start:
         if key not in values:
             changes[scope_of(key)].removed.append(key)
-    return changes
+    return changes, unstorable

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adk.errors import ConfigurationError
-from adk.events import HistoryEntry
+from adk.events import AgentEvent, HistoryEntry
 from adk.sessions.loading import LoadedSession, load_session
 from adk.sessions.records import (
     Batch,
@@ -31,6 +32,7 @@ from adk.sessions.records import (
     SessionPaused,
     app_values_namespace,
     batch_name,
+    decode_event,
     decode_value,
     lock_name,
     session_namespace,
@@ -64,7 +66,8 @@ class Session:
       the values shared with the user's other sessions and the whole app;
     - ``created``, ``updated``: UNIX times; ``turns``: completed turns;
     - ``paused``: the turn waiting at interrupts, if any; ``agent``: the
-      agent holding the conversation, when the Runner keeps it.
+      agent holding the conversation, when the Runner keeps it;
+    - ``events``: the events the service was asked to keep (``keep_events``).
     """
 
     id: str
@@ -79,6 +82,7 @@ class Session:
     app_values: dict[str, Any]
     paused: PausedTurn | None
     agent: str | None
+    events: list[AgentEvent] = field(default_factory=list)
 
 
 def _positive(name: str, value: float | None, *, optional: bool = False) -> None:
@@ -92,7 +96,8 @@ class SessionService:
     """Stored sessions of one app in ``store`` (a store, a SQLite file path, or None: memory).
 
     - ``app``: the application's name; sessions, user values and app values
-      are kept apart per app.
+      are kept apart per app. A Runner that makes its own service names it
+      after its root agent: pass that name to reach its sessions.
     - ``ttl``: seconds a session lives after its last turn (None: forever).
       Expired sessions read as missing and their rows are deleted by
       :meth:`purge_expired`, which the service also runs by itself at most
@@ -102,6 +107,8 @@ class SessionService:
       renewal (renewed at every append); a turn whose process died blocks
       the session at most that long (not at all on the same machine).
     - ``cache_size``: sessions kept in memory between turns.
+    - ``keep_events``: which of a turn's events to store with the session
+      (e.g. ``lambda e: e.is_error``); by default only its messages are kept.
     """
 
     def __init__(
@@ -114,6 +121,7 @@ class SessionService:
         lock_seconds: float = DEFAULT_LEASE_SECONDS,
         cache_size: int = 256,
         purge_interval: float = 3600.0,
+        keep_events: Callable[[AgentEvent], bool] | None = None,
     ) -> None:
         if not isinstance(app, str) or not app:
             raise ConfigurationError(f"SessionService app must be a non-empty str, got {app!r}")
@@ -132,6 +140,11 @@ class SessionService:
         self.lock_seconds = float(lock_seconds)
         self.cache_size = cache_size
         self.purge_interval = purge_interval
+        if keep_events is not None and not callable(keep_events):
+            raise ConfigurationError(
+                f"SessionService keep_events must be a function of an event, got {keep_events!r}"
+            )
+        self.keep_events = keep_events
         self.app_namespace = app_values_namespace(app)
         self._cache: OrderedDict[str, tuple[bytes, LoadedSession]] = OrderedDict()
         self._last_purge = time.monotonic()
@@ -170,6 +183,7 @@ class SessionService:
             app_values={k: v for k, v in decoded.items() if k.startswith("app:")},
             paused=head.paused,
             agent=head.agent,
+            events=[decode_event(e, where) for e in session.events],
         )
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
@@ -272,6 +286,7 @@ class SessionService:
         *,
         resuming: bool = False,
         base_seq: int = 0,
+        give_up: str = "",
     ) -> SessionTurn:
         """Take the session for one turn and read it; the :class:`SessionTurn`.
 
@@ -281,6 +296,9 @@ class SessionService:
         user's. A resumed turn (``resuming``) must be the session's paused or
         unfinished turn, or have started at batch ``base_seq`` with nothing
         appended since (a turn whose process died before its first append).
+        ``give_up`` names a paused run the caller knows is gone (its records
+        deleted or expired): the new turn starts anyway and the paused one is
+        dropped from the session.
         """
         lease = await self._take(
             session_id,
@@ -295,6 +313,8 @@ class SessionService:
                 if resuming and base_seq != 1:  # it existed when the turn started
                     raise self._not_found(session_id)
                 session = new_session(session_id, user_id or "")
+            if give_up and session.head.paused and session.head.paused.run_id == give_up:
+                session.head.paused = None  # written with the new turn's first append
             self._check_turn(session, user_id, run_id, resuming, base_seq)
             shared = await self._shared_values(session.user_id)
         except BaseException:
@@ -345,6 +365,7 @@ class SessionService:
                 "its next turn",
                 paused.checkpoint_id,
                 paused.interrupt_ids,
+                paused.run_id,
             )
 
     async def _shared_values(self, user_id: str) -> dict[str, bytes]:

@@ -13,11 +13,12 @@ import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from adk.events import HistoryEntry
-from adk.sessions.loading import LoadedSession
+from adk.events import AgentEvent, HistoryEntry
+from adk.sessions.loading import LoadedSession, without_unanswered
 from adk.sessions.records import (
     Batch,
     PausedTurn,
+    SessionError,
     SessionHead,
     batch_name,
     decode_value,
@@ -67,8 +68,10 @@ class SessionTurn:
         A list of its own: the turn's appends extend the session's entries, never
         the prior history a run was given (it would see its own messages twice).
         """
-        entries = self.session.entries
-        return entries[: len(entries) - self.appended]
+        session = self.session
+        entries = session.entries[: len(session.entries) - self.appended]
+        cut_off = {index for index in session.unanswered.values() if index < len(entries)}
+        return without_unanswered(entries, cut_off) if cut_off else entries
 
     def values(self, given: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """The run's session values: stored ones of every scope, then the app's ``given`` ones.
@@ -100,14 +103,21 @@ class SessionTurn:
         final: bool,
         values: Mapping[str, Any] | None = None,
         agent: str | None = None,
+        events: Sequence[AgentEvent] = (),
     ) -> None:
         """Append what the turn added since the last append; at the end, its value changes too.
 
         ``entries`` is the whole turn so far; only the part not yet appended
-        is written. Values are encoded before anything is written.
+        is written. A value that cannot be stored is left out and named in the
+        :class:`SessionError` raised once the rest is written. ``events``
+        are offered to the service's ``keep_events``; those it keeps are
+        stored with the batch.
         """
-        changes = turn_changes(self.start, values) if values is not None else None
+        changes, unstorable = turn_changes(self.start, values) if values is not None else (None, [])
         batch = Batch(0, list(entries[self.appended :]), run_id=self.run_id, final=final)
+        keep = self.service.keep_events
+        if keep is not None and events:
+            batch.events = [kept_event(event) for event in events if keep(event)]
         if changes is not None:
             batch.changed, batch.removed = changes["session"].changed, changes["session"].removed
         if not batch.entries and not final:
@@ -128,6 +138,11 @@ class SessionTurn:
             await self._write_shared(self.service.user_namespace(head.user_id), changes["user"])
             await self._write_shared(self.service.app_namespace, changes["app"])
         await self.lease.renew()
+        if unstorable:  # the turn is stored; only these values are not
+            raise SessionError(
+                "the turn was stored without these values: "
+                + "; ".join(str(exc) for exc in unstorable)
+            )
 
     async def pause(self, paused: PausedTurn) -> None:
         """Record that the turn waits at interrupts (the session refuses new turns until then)."""
@@ -164,7 +179,10 @@ class SessionTurn:
         service, session = self.service, self.session
         last = session.head.next_seq - 1
         segment = encode_segment(
-            session.sealed + 1, last, session.entries[session.sealed_entries :]
+            session.sealed + 1,
+            last,
+            session.entries[session.sealed_entries :],
+            session.events[session.sealed_events :],
         )
         head = session.head.encode()
         records = [
@@ -174,10 +192,16 @@ class SessionTurn:
         ]
         namespace = service.namespace(session.session_id)
         await service.store.put_many(namespace, records, ttl=service.ttl)
-        for name in (*session.tail, *session.stale):
-            await service.store.delete(namespace, name)
+        merged = [*session.tail, *session.stale]
+        delete_many = getattr(service.store, "delete_many", None)
+        if delete_many is not None:  # the built-in stores: one round trip
+            await delete_many(namespace, merged)
+        else:
+            for name in merged:
+                await service.store.delete(namespace, name)
         session.sealed = last
         session.sealed_entries = len(session.entries)
+        session.sealed_events = len(session.events)
         session.tail, session.stale = [], []
         session.stored = True
         service.remember(session, head)
@@ -193,6 +217,11 @@ class SessionTurn:
     async def release(self) -> None:
         """End the turn: let the next one start."""
         await self.lease.release()
+
+
+def kept_event(event: AgentEvent) -> dict[str, Any]:
+    """An event as a session stores it: its JSON-like map (an error's live exception dropped)."""
+    return event.model_dump(mode="json", exclude_none=True)
 
 
 def new_session(session_id: str, user_id: str) -> LoadedSession:

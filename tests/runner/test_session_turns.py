@@ -73,7 +73,9 @@ def tool_turns(tool_name: str, arguments: dict[str, Any] | None = None) -> Scrip
         last = request.messages[-1]
         if last.role == "user":
             turn = sum(1 for m in request.messages if m.role == "user")
-            call = ToolCall(id=f"call-{turn}", name=tool_name, arguments=json.dumps(arguments or {}))
+            call = ToolCall(
+                id=f"call-{turn}", name=tool_name, arguments=json.dumps(arguments or {})
+            )
             return Message(role="assistant", content="", tool_calls=(call,))
         return f"done: {last.content}"
 
@@ -288,9 +290,7 @@ def router_and_billing(calls: list[str]) -> ChatModelAgent:
     billing = ChatModelAgent(
         "billing", description="Billing questions.", model=ScriptedModel(billing_reply)
     )
-    return ChatModelAgent(
-        "router", model=ScriptedModel(router_reply), sub_agents=[billing]
-    )
+    return ChatModelAgent("router", model=ScriptedModel(router_reply), sub_agents=[billing])
 
 
 @pytest.mark.parametrize("keep_agent", [False, True])
@@ -333,22 +333,94 @@ async def test_a_failed_turn_keeps_the_user_message_but_no_unanswered_tool_call(
     assert [e.message.role for e in session.history] == ["user", "assistant", "tool"]
 
 
-async def test_a_value_that_cannot_be_stored_ends_the_turn_with_an_error_naming_it(
+async def test_a_value_that_cannot_be_stored_is_named_and_the_rest_of_the_turn_kept(
     store: CheckpointStore,
 ) -> None:
     @tool
     def bad(ctx: ToolContext) -> str:
         """Store something odd."""
         ctx.run.session_values["handle"] = object()
+        ctx.run.session_values["fine"] = 1
         return "ok"
 
     runner = Runner(
         ChatModelAgent("bot", model=tool_turns("bad"), tools=[bad]), checkpoint_store=store
     )
     events = [e async for e in runner.query("hi", session_id="s", user_id="u")]
-    assert events[-1].error is not None and "'handle'" in events[-1].error.message
-    # Nothing half-written: the session was not created, and can take a turn.
-    assert await runner.sessions.list_sessions("u") == []  # type: ignore[union-attr]
+    assert events[-1].error is not None and events[-1].error.type == "SessionError"
+    assert "'handle' cannot be stored" in events[-1].error.message
+    assert "temp:handle" in events[-1].error.message
+    # Nothing lost but the value: the messages and the other value are stored.
+    session = await runner.sessions.get_session("s")  # type: ignore[union-attr]
+    assert [e.message.role for e in session.history] == ["user", "assistant", "tool", "assistant"]
+    assert session.values == {"fine": 1}
+
+
+async def test_a_turn_cut_off_mid_tool_never_shows_its_unanswered_call_to_the_model(
+    store: CheckpointStore,
+) -> None:
+    @tool
+    async def slow() -> str:
+        """Take a while."""
+        await anyio.sleep(30)
+        return "done"
+
+    model = tool_turns("slow")
+    runner = Runner(
+        ChatModelAgent("bot", model=model, tools=[slow]), checkpoint_store=store, durability="step"
+    )
+    with anyio.move_on_after(0.5):  # the process "dies" while the tool runs
+        await runner.invoke("first", session_id="s", user_id="u")
+    session = await runner.sessions.get_session("s")  # type: ignore[union-attr]
+    assert [e.message.role for e in session.history] == ["user", "assistant"]  # kept as it went
+    model.requests.clear()
+    await runner.invoke("second", session_id="s", user_id="u")
+    shown = [(m.role, len(m.tool_calls)) for m in model.requests[0].messages]
+    assert shown == [("user", 0), ("user", 0)]  # the call without a result is left out
+
+
+async def test_a_paused_turn_whose_run_is_gone_no_longer_blocks_the_session(
+    store: CheckpointStore,
+) -> None:
+    @tool(requires_approval=True)
+    def send(to: str) -> str:
+        """Send."""
+        return "sent"
+
+    runner = Runner(
+        ChatModelAgent("bot", model=tool_turns("send", {"to": "x"}), tools=[send]),
+        checkpoint_store=store,
+    )
+    paused = await runner.invoke("send it", session_id="s", user_id="u")
+    with pytest.raises(SessionPaused):
+        await runner.invoke("hello", session_id="s", user_id="u")
+    await runner.delete_run(paused.run_id)
+    again = await runner.invoke("hello", session_id="s", user_id="u")
+    assert again.checkpoint_id is not None  # a new turn ran (and paused on its own call)
+    session = await runner.sessions.get_session("s")  # type: ignore[union-attr]
+    assert session.paused is not None and session.paused.run_id == again.run_id
+
+
+async def test_kept_events_are_stored_with_the_session(store: CheckpointStore) -> None:
+    @tool
+    def lookup() -> str:
+        """Look up."""
+        return "fact"
+
+    sessions = SessionService(store, app="bot", keep_events=lambda e: not e.is_error)
+    runner = Runner(
+        ChatModelAgent("bot", model=tool_turns("lookup"), tools=[lookup]), sessions=sessions
+    )
+    await runner.invoke("one", session_id="s", user_id="u")
+    plain = Runner(
+        ChatModelAgent("bot", model=tool_turns("lookup"), tools=[lookup]),
+        sessions=SessionService(store, app="other"),
+    )
+    await plain.invoke("one", session_id="s", user_id="u")
+    kept = (await sessions.get_session("s")).events
+    assert [e.agent_name for e in kept] == ["bot"] * 3
+    assert kept[0].message is not None and kept[0].message.tool_calls[0].name == "lookup"
+    assert (await plain.sessions.get_session("s")).events == []  # type: ignore[union-attr]
 
 
 async def test_without_stored_sessions_a_session_id_only_names_the_conversation(

@@ -205,7 +205,7 @@ async def test_temp_values_are_never_stored(store: CheckpointStore) -> None:
     assert not [name for name, _ in everything if name.startswith("temp:")]
 
 
-async def test_a_value_that_cannot_be_stored_fails_the_append_naming_its_key(
+async def test_a_value_that_cannot_be_stored_is_named_and_left_out_of_a_stored_turn(
     store: CheckpointStore,
 ) -> None:
     service = SessionService(store)
@@ -213,11 +213,14 @@ async def test_a_value_that_cannot_be_stored_fails_the_append_naming_its_key(
     values = turn.values(None)
     values["handle"] = object()
     values["temp:handle"] = object()  # a temp value need not be storable
-    with pytest.raises(SessionError, match="'handle'"):
+    values["kept"] = 1
+    with pytest.raises(SessionError, match="'handle' cannot be stored") as caught:
         await turn.append(turn_entries("one"), final=True, values=values)
+    assert "temp:handle' cannot" not in str(caught.value)
     await turn.release()
-    with pytest.raises(SessionNotFound):  # nothing was written
-        await SessionService(store).get_session("s1")
+    session = await SessionService(store).get_session("s1")  # nothing else was lost
+    assert session.turns == 1 and len(session.history) == 2
+    assert session.values == {"kept": 1}
 
 
 # -- listing and deleting ---------------------------------------------------------------

@@ -73,6 +73,12 @@ class InMemoryStore:
         else:
             self._data.get(namespace, {}).pop(name, None)
 
+    async def delete_many(self, namespace: str, names: Sequence[str]) -> None:
+        """Delete several records of one namespace in one round trip (compaction uses it)."""
+        records = self._data.get(namespace, {})
+        for name in names:
+            records.pop(name, None)
+
     async def namespaces(self, prefix: str = "") -> list[str]:
         """Namespaces with live records."""
         return sorted(ns for ns in list(self._data) if ns.startswith(prefix) and self._live(ns))

@@ -136,6 +136,7 @@ class PostgresStore:
             "delete_namespace": f"DELETE FROM {table} WHERE namespace=%s",
             "purge": f"DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at <= %s",
             "delete": f"DELETE FROM {table} WHERE namespace=%s AND name=%s",
+            "delete_many": f"DELETE FROM {table} WHERE namespace=%s AND name = ANY(%s)",
             "namespaces": f"SELECT DISTINCT namespace FROM {table}"
             f" WHERE starts_with(namespace, %s) AND {_LIVE} ORDER BY namespace",
         }
@@ -278,6 +279,12 @@ class PostgresStore:
                 await conn.execute(self._sql["delete_namespace"], (namespace,))
             else:
                 await conn.execute(self._sql["delete"], (namespace, name))
+
+    async def delete_many(self, namespace: str, names: Sequence[str]) -> None:
+        """Delete several records of one namespace in one round trip (compaction uses it)."""
+        if names:
+            async with self._connection("delete_many") as conn:
+                await conn.execute(self._sql["delete_many"], (namespace, list(names)))
 
     async def namespaces(self, prefix: str = "") -> list[str]:
         """Namespaces with live records."""

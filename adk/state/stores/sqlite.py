@@ -224,6 +224,22 @@ class SQLiteStore:
 
         await self._run("delete", write)
 
+    async def delete_many(self, namespace: str, names: Sequence[str]) -> None:
+        """Delete several records of one namespace in one round trip (compaction uses it)."""
+        rows = [(namespace, name) for name in names]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM adk_records WHERE namespace=? AND name=?", rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        if rows:
+            await self._run("delete_many", write)
+
     async def namespaces(self, prefix: str = "") -> list[str]:
         """Namespaces with live records."""
 
