@@ -444,3 +444,37 @@ async def test_bad_session_arguments_are_named(store: CheckpointStore) -> None:
     await runner.invoke("x", session_id="s", user_id="ada")
     events = [e async for e in runner.query("y", session_id="s", user_id="bob")]
     assert events[-1].error is not None and "'ada'" in events[-1].error.message
+
+
+async def test_parallel_branches_agent_tools_and_streaming_in_a_session(
+    store: CheckpointStore,
+) -> None:
+    from adk import AgentTool, ParallelAgent
+
+    inner_seen: list[list[tuple[str, str]]] = []
+    helper = ChatModelAgent("helper", description="Helps.", model=echo_model(inner_seen))
+
+    def lead_reply(request: ModelRequest) -> Message | str:
+        last = request.messages[-1]
+        if last.role == "user":
+            call = ToolCall(
+                id=f"h{len(request.messages)}", name="helper", arguments='{"request": "x"}'
+            )
+            return Message(role="assistant", content="", tool_calls=(call,))
+        return f"lead: {last.content}"
+
+    lead = ChatModelAgent("lead", model=ScriptedModel(lead_reply), tools=[AgentTool(helper)])
+    side_seen: list[list[tuple[str, str]]] = []
+    side = ChatModelAgent("side", model=echo_model(side_seen))
+    runner = Runner(
+        ParallelAgent("both", sub_agents=[lead, side]), checkpoint_store=store, streaming=True
+    )
+    first = [e async for e in runner.query("one", session_id="s", user_id="u")]
+    assert any(e.partial for e in first)  # streamed
+    await runner.invoke("two", session_id="s", user_id="u")
+    session = await runner.sessions.get_session("s")  # type: ignore[union-attr]
+    authors = {e.agent_name for e in session.history}
+    assert authors == {None, "lead", "side"}  # the agent tool's inner run stays inside it
+    assert session.turns == 2
+    # The second turn's branch saw the first turn: its own reply as its own.
+    assert ("assistant", "heard 1: one") in side_seen[-1]
