@@ -9,7 +9,8 @@ from typing import Any
 from adk.errors import ConfigurationError, InstructionError
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# A session value name, optionally with its scope (``{user:name}``, ``{app:x}``, ``{temp:x}``).
+_KEY = re.compile(r"^(?:(?:user|app|temp):)?[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
 class InstructionTemplate:
@@ -37,8 +38,9 @@ class InstructionTemplate:
                 if not _KEY.match(key):
                     raise ConfigurationError(
                         f"instruction of agent {agent_name!r} has an invalid placeholder "
-                        f"{token!r}; placeholders are {{name}} with a session value name, "
-                        "and '{{' / '}}' are literal braces"
+                        f"{token!r}; placeholders are {{name}} with a session value name "
+                        "(scoped: {user:name}, {app:name}, {temp:name}), and '{{' / '}}' are "
+                        "literal braces"
                     )
                 parts.append((True, key))
             position = match.end()

@@ -38,3 +38,24 @@ async def test_missing_value_is_a_clear_error_naming_key_and_agent() -> None:
 def test_malformed_instruction_fails_at_construction(instruction: str) -> None:
     with pytest.raises(ConfigurationError, match="helper"):
         ChatModelAgent("helper", model=ScriptedModel([]), instruction=instruction)
+
+
+async def test_scoped_placeholders_read_user_and_app_values_of_a_session() -> None:
+    model = ScriptedModel(["ok", "ok"])
+    agent = ChatModelAgent(
+        "helper", model=model, instruction="Answer {user:name} in {app:tone} tone."
+    )
+    runner = Runner(agent)
+    values = {"user:name": "Ann", "app:tone": "a calm"}
+    await runner.invoke("hi", session_id="s1", user_id="ann", session_values=values)
+    await runner.invoke("again", session_id="s2", user_id="ann")  # another session, same user
+    assert [r.messages[0].content for r in model.requests] == [
+        "Answer Ann in a calm tone.",
+        "Answer Ann in a calm tone.",
+    ]
+
+
+@pytest.mark.parametrize("instruction", ["Hi {bot:name}", "Hi {user:}", "Hi {:name}"])
+def test_an_unknown_scope_is_not_a_placeholder(instruction: str) -> None:
+    with pytest.raises(ConfigurationError, match="scoped"):
+        ChatModelAgent("helper", model=ScriptedModel([]), instruction=instruction)
