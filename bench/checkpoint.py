@@ -357,6 +357,8 @@ def sqlite_file_bytes(db: Path) -> int:
 def record_kind(name: str) -> str:
     if name.startswith("j:"):
         return "journal chunks (j:<n>)"
+    if name.startswith("js:"):
+        return "journal segments (js:<n>)"
     if name.startswith("cp:"):
         return "checkpoints (cp:<n>)"
     if name.startswith("claim:"):
@@ -381,7 +383,7 @@ async def measure(args: Any, folder: Path) -> dict[str, Any]:
         adk_db, naive_db = folder / f"adk-{r}.db", folder / f"naive-{r}.db"
         adk = await adk_conversation(adk_db, messages, set(marks))
         naive = await naive_conversation(naive_db, messages, set(marks))
-        chunks = sum(1 for name, _ in adk["sizes"] if name.startswith("j:"))
+        chunks = sum(1 for name, _ in adk["sizes"] if name.startswith(("j:", "js:")))
         cases = load_cases(adk["store"], chunks)
         # The three loads alternate in blocks, so load drifts hit them alike.
         loads: dict[str, list[float]] = {"load": [], "load_rebuild": [], "naive_load": []}

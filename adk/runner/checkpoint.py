@@ -25,17 +25,23 @@ from typing import Any
 from adk.agents.tree import AgentTree
 from adk.events import InterruptInfo
 from adk.messages import Message
+from adk.runner.journal_records import (
+    JournalChunk,
+    JournalSegments,
+    StoredJournal,
+    chunk_name,
+    delete_records,
+    parse_chunks,
+)
 from adk.runner.records import (
     CheckpointInfo,
     CheckpointRecord,
-    JournalChunk,
     LoadedRun,
     RunHead,
     RunMeta,
     RunStatus,
     checkpoint_answers,
     parse_checkpoint,
-    parse_chunks,
     record_number,
 )
 from adk.state.interrupts import Approval
@@ -130,6 +136,7 @@ class Checkpointer(JournalSink):
         next_checkpoint: int = 1,
         meta_written: bool = False,
         lease: RunLease | None = None,
+        journal: StoredJournal | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -142,6 +149,7 @@ class Checkpointer(JournalSink):
         self.stored_answers: dict[str, Any] = {}
         self.lease = lease
         self._batch: list[tuple[str, bytes]] | None = None
+        self.segments = JournalSegments(journal)
 
     async def _put(self, name: str, value: Any) -> None:
         data = dumps(value)
@@ -172,9 +180,21 @@ class Checkpointer(JournalSink):
         await self.ensure_meta()
         if self.lease is not None and self._batch is None:
             await self.lease.renew()
-        name = f"j:{self.next_chunk:010d}"
+        number = self.next_chunk
         self.next_chunk += 1
-        await self._put(name, JournalChunk(records, delivered).encode())
+        chunk = JournalChunk(records, delivered, first=number, last=number)
+        await self._put(chunk_name(number), chunk.encode())
+        if self.segments.add(chunk):
+            # A journal snapshot: written before the chunks it holds are deleted (a process
+            # dying in between leaves chunks that a resume skips and the next one deletes).
+            name, segment = self.segments.seal(self.next_checkpoint - 1)
+            await self._put(name, segment)
+            if self._batch is None:
+                await self._delete_merged()
+
+    async def _delete_merged(self) -> None:
+        """Delete the chunk records that a written segment holds."""
+        await delete_records(self.store, self.namespace, self.segments.take_merged())
 
     async def checkpoint(self, journal: RunJournal, interrupts: Sequence[InterruptInfo]) -> str:
         """Flush the journal and write a checkpoint for ``interrupts``; returns its id.
@@ -194,6 +214,7 @@ class Checkpointer(JournalSink):
             await self.store.put_many(self.namespace, batch, ttl=self.ttl)
         finally:
             self._batch = None
+        await self._delete_merged()
         return checkpoint_id
 
     async def _checkpoint_record(
@@ -206,6 +227,7 @@ class Checkpointer(JournalSink):
         # earlier checkpoint's, so answers are stored once however many rounds there are.
         new_answers = {k: v for k, v in journal.answers.items() if k not in self.stored_answers}
         self.stored_answers.update(new_answers)
+        self.segments.answers.update(new_answers)
         record = CheckpointRecord(
             id=checkpoint_id,
             chunks=self.next_chunk,
@@ -272,7 +294,7 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
         )
     where = f"run {run_id!r}"
     meta = RunMeta.parse(loads(records["meta"], f"metadata of {where}"), f"metadata of {where}")
-    chunks = parse_chunks(records, where)
+    journal = parse_chunks(records, where)
     head = RunHead("running")
     if "head" in records:
         head = RunHead.parse(loads(records["head"], f"status of {where}"), f"status of {where}")
@@ -282,16 +304,23 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
         if name not in records:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_or_run_id!r} in run {run_id!r}")
         checkpoints = [cp for cp in checkpoints if cp <= name]
-    answers: dict[str, Any] = {}
-    for name in checkpoints[:-1]:  # of the earlier checkpoints, only the answers are needed
-        answers.update(checkpoint_answers(run_id, name, records[name]))
+    # Of the earlier checkpoints only the answers are needed: those up to the last journal
+    # segment are in the segments, the later ones are read from their records.
+    answers = journal.sealed_answers()
+    for name in checkpoints[:-1]:
+        if (record_number(name, "cp:", 6) or 0) > journal.answered_upto:
+            later = checkpoint_answers(run_id, name, records[name])
+            journal.unsealed_answers.update(later)
+            answers.update(later)
     checkpoint = None
     if checkpoints:
         checkpoint = parse_checkpoint(run_id, checkpoints[-1], records[checkpoints[-1]])
         answers.update(checkpoint.answers)
+        if (record_number(checkpoints[-1], "cp:", 6) or 0) > journal.answered_upto:
+            journal.unsealed_answers.update(checkpoint.answers)
     claims = frozenset(name for name in records if name.startswith("claim:"))
     count = sum(1 for name in records if name.startswith("cp:"))
-    return LoadedRun(run_id, meta, chunks, checkpoint, count, head, claims, answers)
+    return LoadedRun(run_id, meta, journal, checkpoint, count, head, claims, answers)
 
 
 async def list_checkpoints(

@@ -164,10 +164,11 @@ async def resumed_run(
         loaded.run_id,
         loaded.meta,
         ttl=runner.checkpoint_ttl,
-        next_chunk=len(loaded.chunks),
+        next_chunk=loaded.journal.next_chunk,
         next_checkpoint=loaded.checkpoint_count + 1,
         meta_written=True,
         lease=RunLease(runner.store, loaded.run_id, runner.resume_lease),
+        journal=loaded.journal,
     )
     checkpointer.stored_answers.update(loaded.answers)
     journal.sink = checkpointer

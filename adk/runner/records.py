@@ -12,13 +12,14 @@ keys; the stored format is the one adk always wrote (format version 1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from adk.events import InterruptInfo
 from adk.messages import Message
-from adk.state.journal import Durability, RunJournal, decode_message, encode_message
+from adk.runner.journal_records import StoredJournal, answers_field
+from adk.state.journal import Durability, decode_message, encode_message
 from adk.state.serde import CheckpointCorrupted, Fields, loads
 
 RunStatus = Literal["running", "interrupted", "finished", "failed"]
@@ -176,7 +177,7 @@ class CheckpointRecord:
                 raise fields.error(f"interrupts[{index}].id", "a str", interrupt_id)
             if type(address) is not list or not all(type(part) is str for part in address):
                 raise fields.error(f"interrupts[{index}].address", "a list of str", address)
-        answers = _answers(fields)
+        answers = answers_field(fields)
         return cls(
             stored_id, fields.integer("chunks"), interrupts, answers, fields.number("created")
         )
@@ -194,14 +195,6 @@ class CheckpointRecord:
             "answers": self.answers,
             "created": self.created,
         }
-
-
-def _answers(fields: Fields) -> dict[str, Any]:
-    answers = fields.mapping("answers")
-    for key in answers:
-        if type(key) is not str:
-            raise fields.error("answers", "a map with str keys", key)
-    return answers
 
 
 def decode_interrupts(records: Sequence[Sequence[Any]]) -> list[InterruptInfo]:
@@ -231,55 +224,7 @@ def checkpoint_answers(run_id: str, name: str, data: bytes) -> dict[str, Any]:
     may have hundreds); their other fields are left unread.
     """
     where = f"checkpoint {name} of run {run_id!r}"
-    return _answers(Fields(loads(data, where), where))
-
-
-def parse_chunks(records: Mapping[str, bytes], where: str) -> list[JournalChunk]:
-    """Decode and check the journal chunks among a run's ``records``, in order.
-
-    ``where`` names the run (``run '<id>'``) in errors.
-    """
-    chunks = []
-    for name, data in sorted(records.items()):
-        if name.startswith("j:"):
-            what = f"journal chunk {name} of {where}"
-            if len(name) != 12 or not name[2:].isdigit():
-                raise CheckpointCorrupted(f"{what}: not a record name adk writes")
-            chunks.append(JournalChunk.parse(loads(data, what), what))
-    return chunks
-
-
-@dataclass(slots=True)
-class JournalChunk:
-    """A ``j:<n>`` record: the calls completed since the previous chunk, appended in order.
-
-    ``records`` are ``[key, kind, data]`` lists, checked entry by entry as
-    they are folded into a journal (:meth:`load_into`), which reads each one
-    anyway; ``delivered`` counts the events each agent invocation delivered.
-    """
-
-    records: list[list[Any]]
-    delivered: dict[str, int]
-    where: str = "journal chunk"
-    """Names the record in errors (``journal chunk j:<n> of run '<id>'``)."""
-
-    @classmethod
-    def parse(cls, raw: object, where: str) -> JournalChunk:
-        """The record decoded from the store; :class:`CheckpointCorrupted` if malformed."""
-        if type(raw) is dict:
-            records, delivered = raw.get("r"), raw.get("d")
-            if type(records) is list and type(delivered) is dict:
-                return cls(records, delivered, where)
-        fields = Fields(raw, where)  # says what is wrong
-        return cls(fields.sequence("r"), fields.mapping("d"), where)
-
-    def load_into(self, journal: RunJournal) -> None:
-        """Fold the chunk into ``journal``, checking every entry's structure."""
-        journal.load_chunk(self.records, self.delivered, self.where)
-
-    def encode(self) -> dict[str, Any]:
-        """The record as stored."""
-        return {"r": self.records, "d": self.delivered}
+    return answers_field(Fields(loads(data, where), where))
 
 
 class LoadedRun:
@@ -289,7 +234,7 @@ class LoadedRun:
         self,
         run_id: str,
         meta: RunMeta,
-        chunks: list[JournalChunk],
+        journal: StoredJournal,
         checkpoint: CheckpointRecord | None,
         checkpoint_count: int,
         head: RunHead,
@@ -299,8 +244,10 @@ class LoadedRun:
         self.run_id = run_id
         self.meta = meta
         """The run's metadata record."""
-        self.chunks = chunks
-        """The journal chunks, in order."""
+        self.journal = journal
+        """The journal as stored (segments and chunks, and where the next chunk goes)."""
+        self.chunks = journal.chunks
+        """The journal's segments and chunks, in order."""
         self.checkpoint = checkpoint
         """The checkpoint being resumed (the latest one for a run id), if the run paused."""
         self.checkpoint_count = checkpoint_count

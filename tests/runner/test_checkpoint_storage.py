@@ -25,7 +25,8 @@ from adk import (
     tool,
 )
 from adk.runner.checkpoint import namespace
-from adk.runner.records import CheckpointRecord, JournalChunk, RunHead, RunMeta
+from adk.runner.journal_records import JournalChunk
+from adk.runner.records import CheckpointRecord, RunHead, RunMeta
 from adk.state.journal import RunJournal
 
 pytestmark = pytest.mark.anyio
