@@ -5,7 +5,8 @@ Layout, in the namespace ``run:<run id>``:
 - ``meta``: format version, root agent, agent-tree signature, root input,
   session values at the start, streaming mode, durability (written once);
 - ``j:<n>``: journal chunks, append-only (completed calls, delivered-event
-  counts);
+  counts); ``js:<n>``: journal segments, every 32 chunks merged into one
+  (:mod:`adk.runner.journal_records`);
 - ``cp:<n>``: one small record per checkpoint (pending interrupts, answers
   given so far, the journal length it covers);
 - ``head``: the run's latest status; ``claim:<...>``: single-shot resume claims.
