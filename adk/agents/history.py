@@ -71,17 +71,19 @@ def default_history_rewriter(entries: Sequence[HistoryEntry], agent_name: str) -
     after those results: chat APIs require tool results right after the call.
     """
     messages: list[Message] = []
+    append = messages.append
     deferred: list[Message] = []
     open_calls: set[str] = set()
-    for entry in entries:
-        message = entry.message
-        if entry.agent_name is None or entry.agent_name == agent_name:
-            messages.append(message)
-            if message.role == "assistant" and message.tool_calls:
-                open_calls = {call.id for call in message.tool_calls}
-            elif message.role == "tool" and message.tool_call_id in open_calls:
+    for entry in entries:  # runs over the whole conversation: kept lean
+        author, message = entry[0], entry[1]
+        if author is None or author == agent_name:
+            append(message)
+            if message.tool_calls:
+                if message.role == "assistant":
+                    open_calls = {call.id for call in message.tool_calls}
+            elif open_calls and message.role == "tool":
                 open_calls.discard(message.tool_call_id)
-            if not open_calls and deferred:
+            if deferred and not open_calls:
                 messages.extend(deferred)
                 deferred.clear()
             continue

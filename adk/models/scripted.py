@@ -27,11 +27,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def _prompt_tokens(request: ModelRequest) -> int:
-    chars = 0
-    for message in request.messages:
-        chars += len(message.content) + 16
-        for call in message.tool_calls:
-            chars += len(call.name) + len(call.arguments)
+    messages = request.messages
+    chars = 16 * len(messages)
+    for message in messages:  # runs over the whole conversation on every call: kept lean
+        chars += len(message.content)
+        if message.tool_calls:
+            for call in message.tool_calls:
+                chars += len(call.name) + len(call.arguments)
     for spec in request.tools:
         chars += len(spec.name) + len(spec.description) + 32
     return (chars + 3) // 4
