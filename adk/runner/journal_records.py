@@ -11,7 +11,6 @@ once; the merged chunk records are deleted after the segment is written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from adk.state.journal import RunJournal
@@ -42,24 +41,27 @@ def segment_name(last: int) -> str:
     return f"js:{last:010d}"
 
 
-@dataclass(slots=True)
 class StoredJournal:
     """A run's journal as stored: segments, then the chunks written after them, in order.
 
     ``next_chunk`` is the number the next chunk gets; ``sealed`` the last
     chunk number held in segments (-1 if none); ``stale`` names chunk
     records a segment already holds (left by a process that died before
-    deleting them), deleted with the next segment.
+    deleting them), deleted with the next segment. (A plain class: it is
+    defined when adk is imported, and a dataclass costs a millisecond.)
     """
 
-    chunks: list[JournalChunk]
-    next_chunk: int = 0
-    sealed: int = -1
-    stale: list[str] = field(default_factory=list)
-    answered_upto: int = 0
-    """The last checkpoint whose answers the segments hold."""
-    unsealed_answers: dict[str, Any] = field(default_factory=dict)
-    """Answers stored by checkpoints after ``answered_upto`` (the next segment holds them)."""
+    __slots__ = ("answered_upto", "chunks", "next_chunk", "sealed", "stale", "unsealed_answers")
+
+    def __init__(self, chunks: list[JournalChunk]) -> None:
+        self.chunks = chunks
+        self.next_chunk = 0
+        self.sealed = -1
+        self.stale: list[str] = []
+        self.answered_upto = 0
+        """The last checkpoint whose answers the segments hold."""
+        self.unsealed_answers: dict[str, Any] = {}
+        """Answers stored by checkpoints after ``answered_upto`` (the next segment holds them)."""
 
     def sealed_answers(self) -> dict[str, Any]:
         """Every answer the segments hold, in order."""
@@ -116,7 +118,6 @@ def parse_chunks(records: Mapping[str, bytes], where: str) -> StoredJournal:
     return journal
 
 
-@dataclass(slots=True)
 class JournalChunk:
     """A ``j:<n>`` record (the calls completed since the previous chunk) or a segment.
 
@@ -127,16 +128,26 @@ class JournalChunk:
     ``last`` merged: their records in order, the highest delivered counts.
     """
 
-    records: list[list[Any]]
-    delivered: dict[str, int]
-    where: str = "journal chunk"
-    """Names the record in errors (``journal chunk j:<n> of run '<id>'``)."""
-    first: int = 0
-    last: int = 0
-    answers: dict[str, Any] = field(default_factory=dict)
-    """For a segment: the answers stored by checkpoints after the previous segment's, up to
-    ``answered_upto`` (a resume then decodes only the checkpoints after it)."""
-    answered_upto: int = 0
+    __slots__ = ("answered_upto", "answers", "delivered", "first", "last", "records", "where")
+
+    def __init__(
+        self,
+        records: list[list[Any]],
+        delivered: dict[str, int],
+        where: str = "journal chunk",
+        first: int = 0,
+        last: int = 0,
+    ) -> None:
+        self.records = records
+        self.delivered = delivered
+        self.where = where
+        """Names the record in errors (``journal chunk j:<n> of run '<id>'``)."""
+        self.first = first
+        self.last = last
+        self.answers: dict[str, Any] = {}
+        """For a segment: the answers stored by checkpoints after the previous segment's, up
+        to ``answered_upto`` (a resume then decodes only the checkpoints after it)."""
+        self.answered_upto = 0
 
     @classmethod
     def parse(cls, raw: object, where: str, *, segment: bool = False) -> JournalChunk:
