@@ -616,3 +616,14 @@ def test_importing_adk_does_not_import_litellm() -> None:
         "assert 'openai' not in sys.modules, 'openai was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_off_before_its_first_chunk_is_retried(server: OpenAIServer) -> None:
+    # The connection closes after the response headers, before any event: not an empty answer.
+    server.enqueue(Reply.text("lost", disconnect_after=0), Reply.text("hello there"))
+
+    chunks = await collect(make_model(server), ask())
+
+    assert assembled(chunks).message.content == "hello there"
+    assert len(server.requests) == 2
