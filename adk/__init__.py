@@ -131,8 +131,8 @@ _EXPORTS: dict[str, str] = {
     "Approval": "adk.state.interrupts",
     # sessions
     "SessionService": "adk.sessions.service",
-    "Session": "adk.sessions.service",
-    "SessionInfo": "adk.sessions.service",
+    "Session": "adk.sessions.views",
+    "SessionInfo": "adk.sessions.views",
     "PausedTurn": "adk.sessions.records",
     "SessionError": "adk.sessions.records",
     "SessionBusy": "adk.sessions.records",
@@ -301,9 +301,11 @@ if TYPE_CHECKING:
         SessionVersionError as SessionVersionError,
     )
     from adk.sessions.service import (
+        SessionService as SessionService,
+    )
+    from adk.sessions.views import (
         Session as Session,
         SessionInfo as SessionInfo,
-        SessionService as SessionService,
     )
     from adk.state.context import (
         RunContext as RunContext,

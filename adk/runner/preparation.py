@@ -98,11 +98,11 @@ def new_run(
     )
     journal.sink = checkpointer
     request = None
-    if service is not None and session_id:
+    if service is not None:
         from adk.runner.session_turn import SessionRequest
 
         request = SessionRequest(
-            service, session_id, user_id, keep_agent=runner.keep_agent, runs=runner.store
+            service, session, user_id, keep_agent=runner.keep_agent, runs=runner.store
         )
     return ctx, journal, checkpointer, request
 
@@ -118,24 +118,7 @@ async def resumed_run(
     loaded = await load_run(runner.store, checkpoint_id)
     given = dict(answers or {})
     check_resumable(loaded, checkpoint_id, given, runner.tree)
-    request = None
-    if loaded.meta.stored_session:
-        if runner.sessions is None:
-            raise ConfigurationError(
-                f"run {loaded.run_id!r} is a turn of stored session {loaded.meta.session_id!r}: "
-                "resume it with a Runner that has sessions (not sessions=False)"
-            )
-        from adk.runner.session_turn import SessionRequest
-
-        request = SessionRequest(
-            runner.sessions,
-            loaded.meta.session_id,
-            loaded.meta.session_user,
-            resuming=True,
-            keep_agent=runner.keep_agent,
-            base_seq=loaded.meta.session_seq,
-            runs=runner.store,
-        )
+    request = _resumed_turn(runner, loaded) if loaded.meta.stored_session else None
     # Every record is decoded before the checkpoint is claimed: a damaged one raises
     # CheckpointCorrupted (naming the run, the record and the field) and uses nothing up.
     journal = RunJournal(durability=loaded.meta.durability, answers={**loaded.answers, **given})
@@ -176,6 +159,26 @@ async def resumed_run(
     # Last: nothing below can fail and leave it held.
     await checkpointer.lease.acquire(released=loaded.released_lease)
     return ctx, journal, checkpointer, request
+
+
+def _resumed_turn(runner: Runner, loaded: LoadedRun) -> SessionRequest:
+    """The session turn a resumed run belongs to (its metadata names the session)."""
+    if runner.sessions is None:
+        raise ConfigurationError(
+            f"run {loaded.run_id!r} is a turn of stored session {loaded.meta.session_id!r}: "
+            "resume it with a Runner that has sessions (not sessions=False)"
+        )
+    from adk.runner.session_turn import SessionRequest
+
+    return SessionRequest(
+        runner.sessions,
+        loaded.meta.session_id,
+        loaded.meta.session_user,
+        resuming=True,
+        keep_agent=runner.keep_agent,
+        base_seq=loaded.meta.session_seq,
+        runs=runner.store,
+    )
 
 
 def run_context(

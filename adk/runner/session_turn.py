@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from adk.agents.tree import AgentTree, is_workflow
 from adk.events import AgentEvent, HistoryEntry
@@ -29,8 +29,6 @@ from adk.state.stores import CheckpointStore
 logger = logging.getLogger("adk.runner")
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
-
     from adk.runner.execution import NewRunCheckpointer
 
 
@@ -57,7 +55,6 @@ class SessionRequest:
     service: SessionService
     session_id: str
     user_id: str | None
-    given_values: MutableMapping[str, Any] | None = None
     resuming: bool = False
     keep_agent: bool = False
     base_seq: int = 0
@@ -100,14 +97,10 @@ class SessionBinding:
             turn = await self._begin_turn(exc.run_id)
         self.turn = turn
         ctx.continue_conversation(turn.prior)
-        values = ctx.session_values
         if request.resuming:
-            turn.resume_values(values)
+            turn.resume_values(ctx.session_values)
             return
-        given = dict(values)
-        values.clear()
-        values.update(turn.values(None))
-        values.update(given)
+        values = turn.values(ctx.session_values)  # stored values, then those the app passed
         if checkpointer is not None:
             checkpointer.session_seq = turn.session.head.next_seq
             checkpointer.session_user = turn.session.user_id

@@ -16,11 +16,8 @@ from adk.sessions.records import (
     SessionVersionError as SessionVersionError,
 )
 from adk.sessions.scopes import scope_of as scope_of
-from adk.sessions.service import (
-    Session as Session,
-    SessionInfo as SessionInfo,
-    SessionService as SessionService,
-)
+from adk.sessions.service import SessionService as SessionService
+from adk.sessions.views import Session as Session, SessionInfo as SessionInfo
 
 __all__ = [
     "SESSION_FORMAT",

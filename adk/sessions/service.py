@@ -15,21 +15,17 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from adk.errors import ConfigurationError
-from adk.events import AgentEvent, HistoryEntry
+from adk.events import AgentEvent
+from adk.sessions.admission import check_turn
 from adk.sessions.loading import LoadedSession, load_session
 from adk.sessions.records import (
     Batch,
-    PausedTurn,
     SessionBusy,
-    SessionError,
     SessionHead,
     SessionNotFound,
-    SessionPaused,
     app_values_namespace,
     batch_name,
     decode_event,
@@ -40,49 +36,9 @@ from adk.sessions.records import (
     user_values_namespace,
 )
 from adk.sessions.turn import SessionTurn, new_session
+from adk.sessions.views import Session, SessionInfo
 from adk.state.lease import DEFAULT_LEASE_SECONDS, RunInProgress, RunLease
 from adk.state.stores import CheckpointStore, open_store
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """One session as :meth:`SessionService.list_sessions` lists it."""
-
-    id: str
-    user_id: str
-    created: float
-    updated: float
-    turns: int
-    paused: bool
-
-
-@dataclass(frozen=True)
-class Session:
-    """A stored conversation, as :meth:`SessionService.get_session` returns it.
-
-    - ``history``: every message, oldest first, with the agent that wrote it
-      (``agent_name`` None for the user's messages);
-    - ``values``: the session-scoped values; ``user_values``, ``app_values``:
-      the values shared with the user's other sessions and the whole app;
-    - ``created``, ``updated``: UNIX times; ``turns``: completed turns;
-    - ``paused``: the turn waiting at interrupts, if any; ``agent``: the
-      agent holding the conversation, when the Runner keeps it;
-    - ``events``: the events the service was asked to keep (``keep_events``).
-    """
-
-    id: str
-    app: str
-    user_id: str
-    created: float
-    updated: float
-    turns: int
-    history: list[HistoryEntry]
-    values: dict[str, Any]
-    user_values: dict[str, Any]
-    app_values: dict[str, Any]
-    paused: PausedTurn | None
-    agent: str | None
-    events: list[AgentEvent] = field(default_factory=list)
 
 
 def _positive(name: str, value: float | None, *, optional: bool = False) -> None:
@@ -315,7 +271,7 @@ class SessionService:
                 session = new_session(session_id, user_id or "")
             if give_up and session.head.paused and session.head.paused.run_id == give_up:
                 session.head.paused = None  # written with the new turn's first append
-            self._check_turn(session, user_id, run_id, resuming, base_seq)
+            check_turn(session, user_id, run_id, resuming, base_seq)
             shared = await self._shared_values(session.user_id)
         except BaseException:
             await lease.release()
@@ -330,43 +286,6 @@ class SessionService:
         except RunInProgress:
             raise SessionBusy(f"session {session_id!r} is {busy}") from None
         return lease
-
-    def _check_turn(
-        self,
-        session: LoadedSession,
-        user_id: str | None,
-        run_id: str,
-        resuming: bool,
-        base_seq: int = 0,
-    ) -> None:
-        sid, head = session.session_id, session.head
-        if user_id is not None and user_id != head.user_id:
-            raise SessionError(f"session {sid!r} belongs to user {head.user_id!r}, not {user_id!r}")
-        paused = head.paused
-        if resuming:
-            open_run = session.open_run
-            ours = (paused is not None and paused.run_id == run_id) or (
-                open_run is not None and open_run[0] == run_id
-            )
-            untouched = paused is None and open_run is None and head.next_seq == base_seq
-            if not ours and session.last_run == run_id:
-                raise SessionError(
-                    f"run {run_id!r} has already finished and its turn is in session {sid!r}"
-                )
-            if not (ours or untouched):
-                raise SessionError(
-                    f"run {run_id!r} is not the paused or unfinished turn of session {sid!r}: "
-                    "the session has moved on, so the run cannot be finished in it"
-                )
-        elif paused is not None:
-            raise SessionPaused(
-                f"session {sid!r} is paused at interrupts {', '.join(paused.interrupt_ids)}: "
-                f"answer them with runner.resume({paused.checkpoint_id!r}, answers) before "
-                "its next turn",
-                paused.checkpoint_id,
-                paused.interrupt_ids,
-                paused.run_id,
-            )
 
     async def _shared_values(self, user_id: str) -> dict[str, bytes]:
         """The user's and the app's values, encoded (two scans)."""
