@@ -74,3 +74,30 @@ async def dispose(store: CheckpointStore) -> None:
 
 
 StoreFactory = Callable[[], AsyncIterator[CheckpointStore]]
+
+
+# Fixtures for a test module that runs each test on every store (and, where the driver allows,
+# both anyio backends); a module imports the three ``*_fixture`` functions (pytest finds them
+# in its namespace) and asks for ``store``.
+
+
+@pytest.fixture(name="kind_and_backend", params=STORE_BACKENDS)
+def kind_and_backend_fixture(request: pytest.FixtureRequest) -> tuple[str, str]:
+    param: tuple[str, str] = request.param
+    return param
+
+
+@pytest.fixture(name="anyio_backend")
+def anyio_backend_fixture(kind_and_backend: tuple[str, str]) -> str:
+    return kind_and_backend[1]
+
+
+@pytest.fixture(name="store")
+async def store_fixture(
+    kind_and_backend: tuple[str, str], tmp_path: Path
+) -> AsyncIterator[CheckpointStore]:
+    opened = await open_test_store(kind_and_backend[0], tmp_path)
+    try:
+        yield opened
+    finally:
+        await dispose(opened)

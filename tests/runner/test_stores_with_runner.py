@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,31 +18,13 @@ from adk import (
     tool,
 )
 from adk.state.stores.base import CheckpointStore
-from tests.runner.stores import STORE_BACKENDS, dispose, open_test_store
+from tests.runner.stores import (  # noqa: F401  (fixtures: every test runs on every store)
+    anyio_backend_fixture,
+    kind_and_backend_fixture,
+    store_fixture,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=STORE_BACKENDS)
-def kind_and_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    param: tuple[str, str] = request.param
-    return param
-
-
-@pytest.fixture
-def anyio_backend(kind_and_backend: tuple[str, str]) -> str:
-    return kind_and_backend[1]
-
-
-@pytest.fixture
-async def store(
-    kind_and_backend: tuple[str, str], tmp_path: Path
-) -> AsyncIterator[CheckpointStore]:
-    opened = await open_test_store(kind_and_backend[0], tmp_path)
-    try:
-        yield opened
-    finally:
-        await dispose(opened)
 
 
 def build_agent(calls: list[str]) -> ChatModelAgent:
