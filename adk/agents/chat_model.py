@@ -29,8 +29,15 @@ from adk.agents.settings import (
 )
 from adk.agents.transfer import TransferTool, transfer_instruction
 from adk.agents.tree import is_workflow, known_tree
-from adk.agents.turn import Toolset, Turn, ending_last, journaled_reply, one_transfer
-from adk.errors import MaxIterationsExceeded
+from adk.agents.turn import (
+    Toolset,
+    Turn,
+    ending_last,
+    journaled_reply,
+    one_transfer,
+    provided_toolset,
+)
+from adk.errors import MaxIterationsExceeded, ToolError
 from adk.events import AgentAction, AgentEvent, Interrupted
 from adk.messages import Message, repair_text
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
@@ -66,8 +73,9 @@ class ChatModelAgent(BaseAgent):
       values (a missing key is an error), ``{{``/``}}`` are literal braces.
     - ``model``: a :class:`~adk.ChatModel`, or a litellm model id such as
       ``"openai/gpt-4o-mini"`` that the serving layer resolves.
-    - ``tools``: :class:`~adk.Tool` objects or plain functions (wrapped in
-      :class:`~adk.FunctionTool`).
+    - ``tools``: :class:`~adk.Tool` objects, plain functions (wrapped in
+      :class:`~adk.FunctionTool`), or tool providers whose tools are listed
+      when a turn starts (an :class:`~adk.mcp.MCPToolset`).
     - ``max_iterations``: most model calls in one turn (default 20); beyond
       it the agent ends with a :class:`~adk.MaxIterationsExceeded` error event.
     - ``output_key``: store the final answer's text in this session value.
@@ -126,12 +134,13 @@ class ChatModelAgent(BaseAgent):
         self.model_params: dict[str, Any] = dict(model_params or {})
         self.stage = stage or name
         self.priority = priority
-        self.tools: dict[str, Tool] = checked_tools(name, tools)
+        self.tools, self.providers = checked_tools(name, tools)
         self.return_directly = checked_return_directly(name, return_directly, self.tools)
         self.sub_agents = checked_sub_agents(name, sub_agents)
         self.disallow_transfer_to_parent = disallow_transfer_to_parent
         self._plain = Toolset(self.tools, "")
         self._toolsets: dict[str | None, Toolset] = {}
+        self._provided: dict[tuple[int, ...], Toolset] = {}
 
     def _toolset(self, ctx: RunContext) -> Toolset:
         """Tools and instruction suffix for this run: transfer targets depend on the tree."""
@@ -172,6 +181,14 @@ class ChatModelAgent(BaseAgent):
         and stop at a final answer, a turn-ending tool or a pause.
         """
         toolset = self._toolset(ctx)
+        if self.providers:
+            try:
+                toolset = await provided_toolset(
+                    self.name, toolset, self.providers, ctx, self._provided
+                )
+            except ToolError as exc:
+                yield self.error_event(ctx, exc)
+                return
         turn = Turn(self, ctx, toolset, await self.build_messages(input, ctx, toolset.instruction))
         journal, invocation = turn.journal, ctx.invocation
         for iteration in range(turn.max_iterations):

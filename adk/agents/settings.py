@@ -17,6 +17,7 @@ from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.models.base import ChatModel
 from adk.tools.base import Tool
 from adk.tools.function import FunctionTool
+from adk.tools.provider import ToolProvider
 
 S = TypeVar("S", bound=str)
 
@@ -55,9 +56,13 @@ def checked_choice(agent: str, argument: str, value: S, choices: tuple[str, ...]
     return value
 
 
-def checked_tools(agent: str, tools: object) -> dict[str, Tool]:
-    """The agent's tools by name (functions wrapped in FunctionTool), checked."""
-    if isinstance(tools, str | Tool) or callable(tools) or not isinstance(tools, Iterable):
+def checked_tools(agent: str, tools: object) -> tuple[dict[str, Tool], tuple[ToolProvider, ...]]:
+    """The agent's tools by name (functions wrapped in FunctionTool) and its tool providers."""
+    if (
+        isinstance(tools, str | Tool | ToolProvider)
+        or callable(tools)
+        or not isinstance(tools, Iterable)
+    ):
         single = getattr(tools, "name", None) or getattr(tools, "__name__", None)
         given = f"{type(tools).__name__} {tools!r}"
         if isinstance(single, str) and not isinstance(tools, str):
@@ -66,11 +71,15 @@ def checked_tools(agent: str, tools: object) -> dict[str, Tool]:
             f"agent {agent!r}: tools must be a list of tools or functions, got {given}"
         )
     by_name: dict[str, Tool] = {}
+    providers: list[ToolProvider] = []
     for index, item in enumerate(tools):
+        if isinstance(item, ToolProvider) and not isinstance(item, Tool):
+            providers.append(item)
+            continue
         if not (isinstance(item, Tool) or callable(item)):
             raise ArgumentTypeError(
-                f"agent {agent!r}: tools[{index}] must be a Tool or a function, "
-                f"got {type(item).__name__} {item!r}"
+                f"agent {agent!r}: tools[{index}] must be a Tool, a tool provider (such as "
+                f"an MCPToolset) or a function, got {type(item).__name__} {item!r}"
             )
         as_tool: Tool = item if isinstance(item, Tool) else FunctionTool(_function(item))
         if as_tool.name in by_name:
@@ -80,7 +89,7 @@ def checked_tools(agent: str, tools: object) -> dict[str, Tool]:
         raise ConfigurationError(
             f"agent {agent!r}: the tool name {TRANSFER_TOOL_NAME!r} is reserved for transfers"
         )
-    return by_name
+    return by_name, tuple(providers)
 
 
 def _function(item: object) -> Callable[..., Any]:

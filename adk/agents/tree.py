@@ -13,6 +13,7 @@ from typing import Any
 from adk.agents.base import Agent
 from adk.errors import ConfigurationError
 from adk.state.context import RunContext
+from adk.tools.provider import ToolProvider
 
 
 def sub_agents_of(agent: Agent) -> Sequence[Agent]:
@@ -29,13 +30,14 @@ def is_workflow(agent: Agent) -> bool:
 class AgentTree:
     """Names, agents and parents of one tree; agent names must be unique within it."""
 
-    __slots__ = ("_agents", "_parents", "root")
+    __slots__ = ("_agents", "_parents", "_providers", "root")
 
     def __init__(self, root: Agent) -> None:
         """Walk the tree from ``root``: ``ConfigurationError`` on a name clash or a cycle."""
         self.root = root
         self._agents: dict[str, Agent] = {}
         self._parents: dict[str, Agent] = {}
+        self._providers: list[ToolProvider] | None = None
         self._walk(root, None)
         _check_no_cycle(list(self._agents.values()))
 
@@ -68,6 +70,34 @@ class AgentTree:
 
     def __contains__(self, name: object) -> bool:
         return name in self._agents
+
+    def tool_providers(self) -> list[ToolProvider]:
+        """Every tool provider of the tree's agents, also inside agent tools (each once)."""
+        providers = self._providers
+        if providers is None:
+            providers = self._providers = _providers_under(list(self._agents.values()))
+        return providers
+
+
+def _providers_under(agents: list[Agent]) -> list[ToolProvider]:
+    """The tool providers of ``agents`` and of the agents inside their agent tools."""
+    found: dict[int, ToolProvider] = {}
+    seen: set[int] = set()
+    pending = list(agents)
+    while pending:
+        agent = pending.pop()
+        if id(agent) in seen:
+            continue
+        seen.add(id(agent))
+        for provider in getattr(agent, "providers", ()):
+            found.setdefault(id(provider), provider)
+        pending.extend(sub_agents_of(agent))
+        tools: Any = getattr(agent, "tools", {})
+        for tool in tools.values() if isinstance(tools, dict) else ():
+            inner = getattr(tool, "agent", None)
+            if isinstance(inner, Agent):
+                pending.append(inner)
+    return list(found.values())
 
 
 def _check_no_cycle(agents: list[Agent]) -> None:

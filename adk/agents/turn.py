@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adk.errors import ConfigurationError
+from adk.errors import ConfigurationError, ToolError
 from adk.messages import Message, repair_message
 from adk.state.addressing import call_id
 from adk.state.context import RunContext
 from adk.tools.base import Tool
 from adk.tools.execution import ToolOutcome
+from adk.tools.provider import ToolProvider
 from adk.tools.toolbox import Toolbox
 
 if TYPE_CHECKING:
@@ -87,6 +88,43 @@ class Toolset(Toolbox):
     def __init__(self, tools: dict[str, Tool], instruction: str) -> None:
         super().__init__(tools)
         self.instruction = instruction
+
+
+async def provided_toolset(
+    agent: str,
+    base: Toolset,
+    providers: tuple[ToolProvider, ...],
+    ctx: RunContext,
+    cache: dict[tuple[int, ...], Toolset],
+) -> Toolset:
+    """``base`` plus the tools ``providers`` list for this turn (one toolset per tool list).
+
+    A provider that cannot list its tools, or lists a name the agent already
+    has, raises :class:`~adk.ToolError` naming it: the turn ends with that error.
+    """
+    tools = dict(base.tools)
+    for provider in providers:
+        try:
+            listed = await provider.list_tools(ctx)
+        except Exception as exc:
+            raise ToolError(
+                f"agent {agent!r}: tool provider {provider.name!r} could not list its tools: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        for tool in listed:
+            if tool.name in tools:
+                raise ToolError(
+                    f"agent {agent!r}: tool provider {provider.name!r} lists a tool named "
+                    f"{tool.name!r}, a name the agent already has (give the provider a prefix)"
+                )
+            tools[tool.name] = tool
+    key = (id(base), *(id(tool) for tool in tools.values()))
+    toolset = cache.get(key)
+    if toolset is None:
+        if len(cache) >= 8:  # providers that list new tool objects every turn: keep a few
+            cache.clear()
+        toolset = cache[key] = Toolset(tools, base.instruction)
+    return toolset
 
 
 class Turn:

@@ -23,6 +23,7 @@ from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
 from adk.state.serde import SerializationError
 from adk.state.stores.base import CheckpointStore
+from adk.tools.provider import ToolProvider
 
 if TYPE_CHECKING:
     from adk.runner.session_turn import SessionBinding, SessionRequest
@@ -199,7 +200,12 @@ class RunExecution:
         """Release the run's lease and its session if this execution still holds them.
 
         If the store cannot be reached they are left to expire by themselves.
+        Tool providers are told the run ended (they release what they held for it).
         """
+        tree = self.ctx.tree
+        providers = tree.tool_providers() if isinstance(tree, AgentTree) else ()
+        if providers:
+            await _end_run(providers, self.ctx.run_id)
         lease = self.checkpointer.lease
         if lease is not None and lease.held:
             with anyio.CancelScope(shield=True):
@@ -244,6 +250,18 @@ class RunExecution:
                 raise error.exception
             raise AgentRunError(error.type, error.message, error.run_path)
         return RunResult(ctx.run_id, events, ctx.session_values, ctx.events, ctx.serving)
+
+
+async def _end_run(providers: list[ToolProvider], run_id: str) -> None:
+    """Tell every provider that ``run_id`` ended; a failure is logged, never raised."""
+    with anyio.CancelScope(shield=True):
+        for provider in providers:
+            try:
+                await provider.end_run(run_id)
+            except Exception as exc:
+                logger.warning(
+                    "run %s: tool provider %r: end_run failed: %r", run_id, provider.name, exc
+                )
 
 
 def _refuse_unread_answers(

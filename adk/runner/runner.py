@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping, MutableMapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from adk.sessions.service import SessionService
 
 Options = Mapping[str, Mapping[str, Any]]
+logger = logging.getLogger("adk.runner")
 
 
 class Runner:
@@ -296,7 +298,17 @@ class Runner:
         return await list_checkpoints(self.store, run_id)
 
     async def close(self) -> None:
-        """Close the checkpoint store and the session store (their connections)."""
+        """Close the tool providers of the agent tree, the checkpoint store and the session store.
+
+        Every one is closed even if another fails; the first failure is raised after.
+        """
+        failures: list[Exception] = []
+        for provider in self.tree.tool_providers():
+            try:
+                await provider.close()
+            except Exception as exc:
+                logger.warning("tool provider %r not closed cleanly: %r", provider.name, exc)
+                failures.append(exc)
         await self.store.close()
         sessions = self._sessions
         if (
@@ -305,6 +317,8 @@ class Runner:
             and sessions.store is not self.store
         ):
             await sessions.store.close()
+        if failures:
+            raise failures[0]
 
     async def delete_run(self, run_id: str) -> None:
         """Delete every record of ``run_id`` (its journal and checkpoints)."""
