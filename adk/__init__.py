@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "ModelRateLimitError": "adk.errors",
     "ModelServerError": "adk.errors",
     "ModelTimeoutError": "adk.errors",
+    "OutputValidationError": "adk.errors",
     "ScriptExhaustedError": "adk.errors",
     "ToolError": "adk.errors",
     # agents
@@ -57,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "GenModelInput": "adk.agents.chat_model",
     "default_model_input": "adk.agents.chat_model",
     "AgentTool": "adk.agents.agent_tool",
+    "OutputMode": "adk.agents.output",
     "HistoryEntry": "adk.events",
     "HistoryRewriter": "adk.agents.history",
     "default_history_rewriter": "adk.agents.history",
@@ -76,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "ToolContext": "adk.tools.base",
     "ExitTool": "adk.tools.exit",
     "FunctionTool": "adk.tools.function",
+    "ToolProvider": "adk.tools.provider",
     "tool": "adk.tools.function",
     # models
     "ChatModel": "adk.models.base",
@@ -178,6 +181,9 @@ if TYPE_CHECKING:
         default_history_rewriter as default_history_rewriter,
         input_messages as input_messages,
     )
+    from adk.agents.output import (
+        OutputMode as OutputMode,
+    )
     from adk.agents.transfer import (
         TransferWhenDone as TransferWhenDone,
     )
@@ -204,6 +210,7 @@ if TYPE_CHECKING:
         ModelRateLimitError as ModelRateLimitError,
         ModelServerError as ModelServerError,
         ModelTimeoutError as ModelTimeoutError,
+        OutputValidationError as OutputValidationError,
         ScriptExhaustedError as ScriptExhaustedError,
         ToolError as ToolError,
     )
@@ -354,4 +361,7 @@ if TYPE_CHECKING:
     from adk.tools.function import (
         FunctionTool as FunctionTool,
         tool as tool,
+    )
+    from adk.tools.provider import (
+        ToolProvider as ToolProvider,
     )

@@ -98,3 +98,60 @@ class ContextWindowExceededError(ModelBadRequestError):
 
 class ScriptExhaustedError(ModelError):
     """A ScriptedModel was called more times than it has scripted responses."""
+
+
+class OutputValidationError(AdkError):
+    """A model's structured output stayed invalid after every retry.
+
+    ``raw`` is the last answer as the model gave it (text, or the arguments of
+    its ``final_result`` call); ``errors`` lists what was wrong with it. Both
+    travel with the error event as ``ErrorInfo.details``, so they survive
+    serialisation and reach callers in other processes.
+    """
+
+    def __init__(self, message: str, *, raw: str = "", errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.errors = list(errors or ())
+
+    @property
+    def details(self) -> dict[str, object]:
+        """The raw answer and the validation errors, as JSON-able data."""
+        return {"raw": self.raw, "errors": self.errors}
+
+
+class GuardrailTripped(AdkError):
+    """A guardrail refused the run's input or an agent's answer; the run ends with this error.
+
+    ``guardrail`` names it, ``kind`` is ``"input"`` or ``"output"`` and
+    ``info`` is what the guardrail reported. They travel with the error event
+    as ``ErrorInfo.details`` (``info`` as JSON-able data, else its repr).
+    """
+
+    def __init__(self, guardrail: str, info: object = None, *, kind: str = "input") -> None:
+        reason = f": {info}" if isinstance(info, str) and info else ""
+        super().__init__(f"{kind} guardrail {guardrail!r} tripped{reason}")
+        self.guardrail = guardrail
+        self.kind = kind
+        self.info = info
+
+    def again(self) -> GuardrailTripped:
+        """A fresh copy, raised by every later model call of the run (one trip ends it all)."""
+        return GuardrailTripped(self.guardrail, self.info, kind=self.kind)
+
+    @property
+    def details(self) -> dict[str, object]:
+        """The guardrail's name, kind and reported info."""
+        info = self.info
+        if not isinstance(info, str | int | float | bool | list | dict | None):
+            info = repr(info)
+        return {"guardrail": self.guardrail, "kind": self.kind, "info": info}
+
+
+class MiddlewareError(AdkError):
+    """A middleware raised (outside ``call_next``): the agent ends with this error.
+
+    The message names the middleware and its hook; the exception it raised
+    is the ``__cause__``. Errors of the call itself that a middleware lets
+    through (a model error, a tool's exception) keep their own type.
+    """

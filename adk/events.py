@@ -110,6 +110,8 @@ class AgentOutput(BaseModel):
     message: Message | None = None
     partial: bool = False
     custom: Any = None
+    value: Any = None
+    """The validated structured output (an agent with ``output_type``), on its final event."""
 
 
 class ErrorInfo(BaseModel):
@@ -124,12 +126,20 @@ class ErrorInfo(BaseModel):
     type: str
     message: str
     run_path: RunPath = ()
+    details: dict[str, Any] | None = None
+    """Data the error carries (``OutputValidationError``: the raw answer and its errors)."""
     _exception: BaseException | None = PrivateAttr(default=None)
 
     @classmethod
     def from_exception(cls, exc: BaseException, run_path: RunPath = ()) -> ErrorInfo:
-        """Describe ``exc`` and keep it attached."""
-        info = cls(type=type(exc).__name__, message=str(exc) or repr(exc), run_path=run_path)
+        """Describe ``exc`` and keep it attached (with its ``details`` if it has some)."""
+        details = getattr(exc, "details", None)
+        info = cls(
+            type=type(exc).__name__,
+            message=str(exc) or repr(exc),
+            run_path=run_path,
+            details=details if isinstance(details, dict) else None,
+        )
         info._exception = exc
         return info
 
@@ -173,6 +183,11 @@ class AgentEvent(BaseModel):
         """The output message's text, or ``""``."""
         message = self.message
         return message.content if message is not None else ""
+
+    @property
+    def value(self) -> Any:
+        """The validated structured output this event carries, or None."""
+        return self.output.value if self.output is not None else None
 
     @property
     def is_error(self) -> bool:

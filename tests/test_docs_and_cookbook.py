@@ -57,6 +57,11 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "Paris: light rain, 18.0 C",
         "'lookups': 2",
     ],
+    "structured_extraction.py": [
+        "- Ada Lovelace <ada@analytical.example> wants a demo",
+        "- Charles Babbage <charles@difference.example> wants a quote",
+        "assistant: I added 2 contacts to the CRM: Ada Lovelace, Charles Babbage.",
+    ],
     "serving_replicas.py": [
         "per-call metrics of the last run:",
         "cache",

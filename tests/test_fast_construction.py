@@ -97,14 +97,17 @@ def test_agent_events_equal_validated_events() -> None:
         {"message": message, "action": action},
         {"action": action},
         {"custom": {"k": 1}},
+        {"message": message, "value": {"answer": 42}},
     ):
         fast = agent.event(ctx, **kwargs)
         output = None
-        if kwargs.get("message") is not None or kwargs.get("custom") is not None:
+        if any(kwargs.get(name) is not None for name in ("message", "custom", "value")):
+            extra = {"value": kwargs["value"]} if "value" in kwargs else {}
             output = AgentOutput(
                 message=kwargs.get("message"),
                 partial=kwargs.get("partial", False),
                 custom=kwargs.get("custom"),
+                **extra,
             )
         slow = AgentEvent(
             agent_name="plain",

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from adk.agents.base import Agent, AgentInput
 from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
+from adk.agents.output import OutputSpec
 from adk.agents.tree import AgentTree
 from adk.errors import AgentRunError, ArgumentTypeError
 from adk.events import AgentEvent, ErrorInfo, InterruptInfo
@@ -34,6 +35,9 @@ class AgentTool(BaseTool):
       (rewritten for it) before the request, instead of the request alone.
     - ``forward_events=True`` forwards the inner agent's events to the outer
       stream while it runs; their run paths continue the caller's path.
+    - An inner agent with an ``output_type`` gives the tool its validated
+      value, returned to the calling model as JSON; the tool's description
+      ends with that value's JSON Schema.
     - The inner run shares session values with the outer run. Inner exit,
       transfer and break-loop stay inside the tool; an inner error becomes a
       tool error the calling model reads.
@@ -66,12 +70,13 @@ class AgentTool(BaseTool):
         if input_model is not None:
             schema = input_model.model_json_schema()
             schema.pop("title", None)
-        super().__init__(
-            name or agent.name,
-            description if description is not None else agent.description,
-            schema,
-            return_directly=return_directly,
-        )
+        output = getattr(agent, "output", None)
+        self.output = output if isinstance(output, OutputSpec) else None
+        """The inner agent's compiled ``output_type``: the tool then returns its value as JSON."""
+        text = description if description is not None else agent.description
+        if self.output is not None:
+            text = f"{text}\n\n{self.output.describe()}" if text else self.output.describe()
+        super().__init__(name or agent.name, text, schema, return_directly=return_directly)
         self.agent = agent
         self.input_model = input_model
         self.full_history = full_history
@@ -93,6 +98,7 @@ class AgentTool(BaseTool):
         segment = ctx.address[-1]
         inner = ctx.run.sub_run(self.agent.name, messages, self._tree, segment)
         final: Message | None = None
+        value: Any = None
         last_error: ErrorInfo | None = None
         pending: dict[str, InterruptInfo] = {}
         stream = run_agent(self.agent, AgentInput(messages=messages), inner)
@@ -101,7 +107,7 @@ class AgentTool(BaseTool):
                 if event.error is not None:
                     last_error = event.error
                 elif event.message is not None and not event.partial:
-                    final = event.message
+                    final, value = event.message, event.value
                 action = event.action
                 if action is not None and action.interrupted is not None:
                     for info in action.interrupted.interrupts:
@@ -118,6 +124,8 @@ class AgentTool(BaseTool):
             if last_error.exception is not None:
                 raise last_error.exception
             raise AgentRunError(last_error.type, last_error.message, last_error.run_path)
+        if value is not None and self.output is not None:
+            return self.output.dump(value)  # JSON-able data: the model reads it as JSON
         return final.content if final is not None else ""
 
 

@@ -13,6 +13,7 @@ from adk.messages import Message, trusted
 from adk.state.context import RunContext
 
 _OUTPUT_FIELDS = frozenset({"message", "partial", "custom"})
+_VALUE_OUTPUT_FIELDS = frozenset({"message", "partial", "custom", "value"})
 _EVENT_FIELDS = frozenset({"agent_name", "run_path", "output", "action"})
 
 
@@ -97,6 +98,7 @@ class BaseAgent(ABC):
         partial: bool = False,
         custom: Any = None,
         action: AgentAction | None = None,
+        value: Any = None,
     ) -> AgentEvent:
         """An event of this agent with any combination of output and action."""
         name = self.name
@@ -108,11 +110,11 @@ class BaseAgent(ABC):
         ):
             # The common case: every value is already what validation would make of it.
             output = None
-            if message is not None or custom is not None:
+            if message is not None or custom is not None or value is not None:
                 output = trusted(
                     AgentOutput,
-                    {"message": message, "partial": partial, "custom": custom},
-                    set(_OUTPUT_FIELDS),
+                    {"message": message, "partial": partial, "custom": custom, "value": value},
+                    set(_OUTPUT_FIELDS if value is None else _VALUE_OUTPUT_FIELDS),
                 )
             return trusted(
                 AgentEvent,
@@ -126,8 +128,10 @@ class BaseAgent(ABC):
                 set(_EVENT_FIELDS),
             )
         output = None
-        if message is not None or custom is not None:
+        if message is not None or custom is not None or value is not None:
             output = AgentOutput(message=message, partial=partial, custom=custom)
+            if value is not None:
+                output = AgentOutput(message=message, partial=partial, custom=custom, value=value)
         return AgentEvent(agent_name=name, run_path=ctx.run_path, output=output, action=action)
 
     def message_event(

@@ -19,10 +19,24 @@ from typing import Any, Literal
 from adk.agents.base import Agent, AgentInput, BaseAgent
 from adk.agents.history import TRANSFER_TOOL_NAME
 from adk.agents.instruction import InstructionTemplate
+from adk.agents.output import (
+    FINAL_RESULT_TOOL,
+    OUTPUT_MODES,
+    FinalResultTool,
+    OutputInvalid,
+    OutputMode,
+    OutputSpec,
+    checked_output_type,
+    correction,
+    final_result_text,
+    output_error,
+    resolve_mode,
+)
 from adk.agents.settings import (
     checked_choice,
     checked_iterations,
     checked_model,
+    checked_retries,
     checked_return_directly,
     checked_sub_agents,
     checked_tools,
@@ -37,7 +51,7 @@ from adk.agents.turn import (
     one_transfer,
     provided_toolset,
 )
-from adk.errors import MaxIterationsExceeded, ToolError
+from adk.errors import ConfigurationError, MaxIterationsExceeded, ToolError
 from adk.events import AgentAction, AgentEvent, Interrupted
 from adk.messages import Message, repair_text
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
@@ -78,7 +92,19 @@ class ChatModelAgent(BaseAgent):
       when a turn starts (an :class:`~adk.mcp.MCPToolset`).
     - ``max_iterations``: most model calls in one turn (default 20); beyond
       it the agent ends with a :class:`~adk.MaxIterationsExceeded` error event.
-    - ``output_key``: store the final answer's text in this session value.
+    - ``output_key``: store the final answer in this session value: its text,
+      or with ``output_type`` the validated value as JSON-able data.
+    - ``output_type``: the answer must be of this type and arrives validated
+      on the final event (``event.value``, ``RunResult.output``): a pydantic
+      model, a dataclass, a TypedDict, a ``list[...]`` or union of those, or a
+      JSON Schema dict (the value is then the decoded JSON).
+    - ``output_mode``: how the model is asked for it: ``"auto"`` (default:
+      the model's native JSON-schema response format where it has one, else a
+      ``final_result`` tool, else JSON asked for in the instruction),
+      ``"native"``, ``"tool"`` or ``"prompted"``.
+    - ``output_retries``: invalid answers sent back to the model for
+      correction (default 2) before the turn ends with an
+      :class:`~adk.OutputValidationError` error event.
     - ``gen_model_input``: replaces how instruction and input become messages.
     - ``return_directly``: names of tools whose result ends the turn (in
       addition to tools created with ``return_directly=True``).
@@ -110,6 +136,9 @@ class ChatModelAgent(BaseAgent):
         tools: Iterable[Tool | Callable[..., Any]] = (),
         max_iterations: int = 20,
         output_key: str | None = None,
+        output_type: object = None,
+        output_mode: OutputMode = "auto",
+        output_retries: int = 2,
         gen_model_input: GenModelInput | None = None,
         return_directly: Iterable[str] = (),
         model_params: Mapping[str, Any] | None = None,
@@ -138,7 +167,18 @@ class ChatModelAgent(BaseAgent):
         self.return_directly = checked_return_directly(name, return_directly, self.tools)
         self.sub_agents = checked_sub_agents(name, sub_agents)
         self.disallow_transfer_to_parent = disallow_transfer_to_parent
-        self._plain = Toolset(self.tools, "")
+        self.output: OutputSpec | None = checked_output_type(name, output_type)
+        """The compiled ``output_type`` (None: the answer is text)."""
+        self.output_type = output_type
+        self.output_mode = checked_choice(name, "output_mode", output_mode, OUTPUT_MODES)
+        self.output_retries = checked_retries(name, output_retries)
+        self._mode = "" if self.output is not None else "text"
+        if self.output is not None and FINAL_RESULT_TOOL in self.tools:
+            raise ConfigurationError(
+                f"agent {name!r}: the tool name {FINAL_RESULT_TOOL!r} is reserved for the "
+                "structured answer of an agent with an output_type"
+            )
+        self._plain: Toolset | None = None
         self._toolsets: dict[str | None, Toolset] = {}
         self._provided: dict[tuple[int, ...], Toolset] = {}
 
@@ -149,7 +189,10 @@ class ChatModelAgent(BaseAgent):
         if parent is not None and (self.disallow_transfer_to_parent or is_workflow(parent)):
             parent = None
         if not self.sub_agents and parent is None:
-            return self._plain
+            plain = self._plain
+            if plain is None:
+                plain = self._plain = self._make_toolset(self.tools, "")
+            return plain
         key = parent.name if parent is not None else None
         toolset = self._toolsets.get(key)
         if toolset is None:
@@ -157,9 +200,30 @@ class ChatModelAgent(BaseAgent):
             if parent is not None:
                 targets.append(parent.name)
             tools = {**self.tools, TRANSFER_TOOL_NAME: TransferTool(targets)}
-            toolset = Toolset(tools, transfer_instruction(self.sub_agents, parent))
+            toolset = self._make_toolset(tools, transfer_instruction(self.sub_agents, parent))
             self._toolsets[key] = toolset
         return toolset
+
+    def _make_toolset(self, tools: dict[str, Tool], instruction: str) -> Toolset:
+        """A toolset plus what the output mode adds: the final_result tool, or the JSON prompt."""
+        output = self.output
+        if output is not None:
+            mode = self.mode
+            if mode == "tool":
+                tools = {**tools, FINAL_RESULT_TOOL: FinalResultTool(output)}
+            elif mode == "prompted":
+                prompt = output.prompt()
+                instruction = f"{instruction}\n\n{prompt}" if instruction else prompt
+        return Toolset(tools, instruction)
+
+    @property
+    def mode(self) -> str:
+        """The output mode in use: ``"text"`` without ``output_type``, else the resolved one.
+
+        ``""`` until the agent's first turn resolves ``"auto"`` (asking litellm
+        about a model id costs an import, done off the event loop).
+        """
+        return self._mode
 
     async def build_messages(
         self, input: AgentInput, ctx: RunContext, suffix: str = ""
@@ -180,6 +244,8 @@ class ChatModelAgent(BaseAgent):
         deliver it, run the tool calls it asks for, deliver their results,
         and stop at a final answer, a turn-ending tool or a pause.
         """
+        if not self._mode:
+            self._mode = await resolve_mode(self.model, self.output_mode)
         toolset = self._toolset(ctx)
         if self.providers:
             try:
@@ -210,10 +276,14 @@ class ChatModelAgent(BaseAgent):
             assert reply is not None
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.
-            yield self.event(ctx, message=reply)
             if not reply.tool_calls:
-                self._store_output(ctx, reply.content)
-                return
+                events, done = self._answer(turn, reply)
+                for event in events:
+                    yield event
+                if done:
+                    return
+                continue  # invalid structured output: the correction is queued, try again
+            yield self.event(ctx, message=reply)
             calls, toolset = reply.tool_calls, turn.toolset
             if toolset.emitting and toolset.emits_events([call.name for call in calls]):
                 outcomes: list[ToolOutcome] = []
@@ -237,12 +307,22 @@ class ChatModelAgent(BaseAgent):
                 )
                 return
             ending = self._turn_end(completed)
+            value = self._ending_value(ending)
             for outcome in ending_last(completed, ending):
-                yield self.event(ctx, message=outcome.message, action=outcome.merged_action())
+                action = outcome.merged_action()
+                if outcome is ending and value is not None:
+                    yield self.event(ctx, message=outcome.message, action=action, value=value)
+                else:
+                    yield self.event(ctx, message=outcome.message, action=action)
             if ending is not None:
                 if not any(action.transfer_to_agent for action in ending.actions):
-                    self._store_output(ctx, ending.message.content)
+                    self._store_output(ctx, ending.message.content, value)
                 return
+            if self.output is not None:
+                failure = self._failed_final_result(turn, reply, completed)
+                if failure is not None:
+                    yield failure
+                    return
             turn.messages = [*turn.messages, reply, *[outcome.message for outcome in completed]]
         yield self.error_event(
             ctx,
@@ -271,16 +351,27 @@ class ChatModelAgent(BaseAgent):
         )
 
     async def _streamed_reply(self, turn: Turn, key: str) -> AsyncGenerator[AgentEvent, None]:
-        """Stream the model's reply as text deltas; the journaled reply lands in ``turn.reply``."""
+        """Stream the model's reply as text deltas; the journaled reply lands in ``turn.reply``.
+
+        Partial events carry the text as it arrives (a structured answer too:
+        its JSON, also when it comes as ``final_result`` arguments); the
+        final event that follows carries the validated value.
+        """
         ctx = turn.ctx
         assembler = ChunkAssembler()
         chunks = ctx.serving.stream(self.model, self._request(turn, key, True))
+        # In "tool" mode the answer arrives as final_result arguments: stream those as text.
+        finals: set[int] | None = set() if self.output is not None and self.mode == "tool" else None
         try:
             async for chunk in chunks:
                 assembler.add(chunk)
                 if chunk.content:
                     text = repair_text(chunk.content)
                     yield self.event(ctx, message=Message.assistant(text), partial=True)
+                elif finals is not None and chunk.tool_calls:
+                    text = repair_text(final_result_text(chunk.tool_calls, finals))
+                    if text:
+                        yield self.event(ctx, message=Message.assistant(text), partial=True)
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
@@ -315,6 +406,64 @@ class ChatModelAgent(BaseAgent):
                 return outcome
         return None
 
-    def _store_output(self, ctx: RunContext, text: str) -> None:
+    def _answer(self, turn: Turn, reply: Message) -> tuple[list[AgentEvent], bool]:
+        """The events of a reply without tool calls, and whether they end the turn.
+
+        Without ``output_type`` the reply is the answer. With one, a valid reply
+        is delivered with its value; an invalid one is delivered as it is (it
+        happened, and its tokens count) and then either ends the turn with an
+        :class:`~adk.OutputValidationError` (retries spent) or the turn goes on
+        with a correction queued for the next model call.
+        """
+        ctx, output = turn.ctx, self.output
+        if output is None:
+            self._store_output(ctx, reply.content)
+            return [self.event(ctx, message=reply)], True
+        try:
+            value = output.parse_text(reply.content)
+        except OutputInvalid as exc:
+            errors = exc.errors
+            if self.mode == "tool":
+                errors = [f"give your answer by calling the {FINAL_RESULT_TOOL} tool", *errors]
+            events = [self.event(ctx, message=reply)]
+            turn.output_failures += 1
+            if turn.output_failures > self.output_retries:
+                error = output_error(output, reply.content, errors, turn.output_failures)
+                return [*events, self.error_event(ctx, error)], True
+            turn.messages = [*turn.messages, reply, Message.user(correction(errors))]
+            return events, False
+        self._store_output(ctx, reply.content, value)
+        return [self.event(ctx, message=reply, value=value)], True
+
+    def _ending_value(self, ending: ToolOutcome | None) -> Any:
+        """The validated value of a turn ended by a successful ``final_result`` call, else None."""
+        output = self.output
+        if output is None or ending is None or ending.failed:
+            return None
+        if ending.message.name != FINAL_RESULT_TOOL:
+            return None
+        return output.parse_text(ending.message.content)
+
+    def _failed_final_result(
+        self, turn: Turn, reply: Message, outcomes: list[ToolOutcome]
+    ) -> AgentEvent | None:
+        """Count invalid ``final_result`` calls; the error event once retries are spent."""
+        assert self.output is not None
+        failed = [o for o in outcomes if o.failed and o.message.name == FINAL_RESULT_TOOL]
+        if not failed:
+            return None
+        turn.output_failures += len(failed)
+        if turn.output_failures <= self.output_retries:
+            return None
+        last = failed[-1]
+        raw = reply.tool_calls[last.index].arguments if last.index < len(reply.tool_calls) else ""
+        error = output_error(self.output, raw, [last.message.content], turn.output_failures)
+        return self.error_event(turn.ctx, error)
+
+    def _store_output(self, ctx: RunContext, text: str, value: Any = None) -> None:
+        """Set ``output_key``: the answer's text, or the validated value as JSON-able data."""
         if self.output_key:
-            ctx.set(self.output_key, text)
+            if value is not None and self.output is not None:
+                ctx.set(self.output_key, self.output.dump(value))
+            else:
+                ctx.set(self.output_key, text)

@@ -46,6 +46,17 @@ def checked_iterations(agent: str, value: object) -> int:
     return value
 
 
+def checked_retries(agent: str, value: object) -> int:
+    """``output_retries`` if it is an int of at least 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(
+            f"agent {agent!r}: output_retries must be an int, got {type(value).__name__} {value!r}"
+        )
+    if value < 0:
+        raise ConfigurationError(f"agent {agent!r}: output_retries must be at least 0, got {value}")
+    return value
+
+
 def checked_choice(agent: str, argument: str, value: S, choices: tuple[str, ...]) -> S:
     """``value`` if it is one of ``choices``."""
     if value not in choices:

@@ -6,7 +6,7 @@ steps; the pieces here are what those steps share.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from adk.errors import ConfigurationError, ToolError
 from adk.messages import Message, repair_message
@@ -127,6 +127,14 @@ async def provided_toolset(
     return toolset
 
 
+def output_params(agent: ChatModelAgent, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the native response format when the agent's output mode is native."""
+    output = agent.output
+    if output is None or agent.mode != "native" or "response_format" in params:
+        return params
+    return {**params, "response_format": output.response_format()}
+
+
 class Turn:
     """One turn of one agent: settings resolved once, the conversation grown per model call."""
 
@@ -137,6 +145,7 @@ class Turn:
         "journal",
         "max_iterations",
         "messages",
+        "output_failures",
         "params",
         "priority",
         "raise_errors",
@@ -155,17 +164,21 @@ class Turn:
         self.messages = messages
         self.raise_errors = agent.tool_errors == "raise"
         self.reply: Message | None = None
+        self.output_failures = 0
+        """Invalid structured answers so far (each was sent back for correction)."""
         options = ctx.options_for(agent.name)
         if not options:  # the common case: the agent's own settings
             self.params = agent.model_params
             self.max_iterations = agent.max_iterations
             self.priority = agent.priority
             self.cache: str = agent.cache
+            if agent.output is not None:
+                self.params = output_params(agent, self.params)
             return
         params = agent.model_params
         if options.get("model_params"):
             params = {**params, **options["model_params"]}
-        self.params = params
+        self.params = output_params(agent, params) if agent.output is not None else params
         self.max_iterations = int(options.get("max_iterations", agent.max_iterations))
         self.priority = int(options.get("priority", agent.priority))
         self.cache = str(options.get("cache", agent.cache))

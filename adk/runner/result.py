@@ -40,7 +40,7 @@ class RunResult:
         """Every recorded event of the run, also those delivered before a resume."""
 
     @property
-    def output(self) -> Message | None:
+    def message(self) -> Message | None:
         """The last message of the run (the final answer), if any.
 
         Taken from the whole run's history, so a run resumed after its answer
@@ -55,8 +55,28 @@ class RunResult:
     @property
     def text(self) -> str:
         """The final answer's text ("" if the run produced no message)."""
-        output = self.output
-        return output.content if output is not None else ""
+        message = self.message
+        return message.content if message is not None else ""
+
+    @property
+    def output(self) -> Any:
+        """The run's answer: the validated value of an agent with ``output_type``, else the text.
+
+        The last event that outputs a message or a value decides: its value
+        if it carries one (a pydantic model instance, a dataclass, a list...:
+        whatever the agent's ``output_type`` validates to), else its text.
+        None if the run output nothing.
+        """
+        for source in (self.events, self.history):
+            for event in reversed(source):
+                output = event.output
+                if output is None or output.partial:
+                    continue
+                if output.value is not None:
+                    return output.value
+                if output.message is not None:
+                    return output.message.content
+        return None
 
     @property
     def errors(self) -> list[ErrorInfo]:

@@ -98,7 +98,8 @@ async def test_invoke_returns_result_with_text_events_and_usage() -> None:
     model = ScriptedModel([ToolCall.of("double", n=21), "42"])
     result = await Runner(ChatModelAgent("a", model=model, tools=[double])).invoke("double 21")
     assert result.text == "42"
-    assert result.output == result.events[-1].message
+    assert result.message == result.events[-1].message
+    assert result.output == result.text
     assert len(result.events) == 3 and not any(e.partial for e in result.events)
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
     first = result.events[0].message
