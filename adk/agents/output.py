@@ -29,7 +29,6 @@ from typing import Any, Literal, get_args, get_origin, is_typeddict
 
 from adk.errors import ArgumentTypeError, ConfigurationError, OutputValidationError
 from adk.models.base import ChatModel, ToolCallDelta
-from adk.models.litellm_model import _load_litellm
 from adk.tools.base import ArgumentsInvalid, BaseTool, ToolContext
 
 OutputMode = Literal["auto", "native", "tool", "prompted"]
@@ -224,6 +223,8 @@ async def resolve_mode(model: ChatModel | str, requested: str) -> str:
         return "tool"
     known = _MODES_BY_MODEL.get(model_id)
     if known is None:
+        from adk.models.litellm_model import _load_litellm  # loaded by the first such model
+
         known = _MODES_BY_MODEL[model_id] = _litellm_mode(await _load_litellm(), model_id)
     return known
 
