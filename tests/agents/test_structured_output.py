@@ -374,3 +374,20 @@ async def test_native_response_format_over_an_openai_compatible_server(
     second = server.requests[1]["messages"]
     assert second[-1]["role"] == "user" and "population" in second[-1]["content"]
 
+
+# -- stored sessions ---------------------------------------------------------------------------
+
+
+async def test_a_typed_agent_in_a_stored_session_sees_its_earlier_answers(tmp_path: Any) -> None:
+    model = ScriptedModel([final(name="E", population=5), final(name="F", population=6)])
+    runner = Runner(agent(model, output_key="city"), checkpoint_store=str(tmp_path / "s.db"))
+    first = await runner.invoke("one", session_id="s1")
+    second = await runner.invoke("two", session_id="s1")
+    assert (first.output, second.output) == (
+        City(name="E", population=5),
+        City(name="F", population=6),
+    )
+    earlier = [m for m in model.requests[1].messages if m.role == "tool"]
+    assert [json.loads(m.content) for m in earlier] == [{"name": "E", "population": 5}]
+    session = await runner.sessions.get_session("s1") if runner.sessions else None
+    assert session is not None and session.values["city"] == {"name": "F", "population": 6}
