@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adk.content import PART_TYPES, AudioPart, FilePart, ImagePart, Part, TextPart, split_content
 
 Role = Literal["system", "user", "assistant", "tool"]
 """Who wrote a message: the four roles of the OpenAI chat format."""
+
+Content = str | TextPart | ImagePart | AudioPart | FilePart | Sequence[Any]
+"""A message's content as given: text, a part, or a list of parts and str (:mod:`adk.content`)."""
 
 _M = TypeVar("_M", bound=BaseModel)
 _new = object.__new__
@@ -174,11 +180,21 @@ class Usage(BaseModel):
         )
 
 
+def _no_parts(parts: tuple[Any, ...]) -> bool:
+    """A plain message's dump leaves ``parts`` out: it looks as it did before parts existed."""
+    return not parts
+
+
 class Message(BaseModel):
     """One chat message.
 
     - ``role``: ``system``, ``user``, ``assistant`` or ``tool``.
     - ``content``: the text (empty for an assistant message that only calls tools).
+      For a multimodal message, its text parts joined by newlines.
+    - ``parts``: the whole content in order (text, images, audio, files) when the
+      message holds more than text; ``()`` for plain text. Give a list of parts
+      and str as ``content`` (``Message.user(["Describe:", ImagePart(...)])``)
+      and both fields are filled in. Only user and tool messages take non-text parts.
     - ``tool_calls``: the calls an assistant message asks for.
     - ``tool_call_id`` and ``name``: on a tool message, the call it answers and
       the tool's name; on other roles ``name`` optionally names the speaker.
@@ -193,6 +209,23 @@ class Message(BaseModel):
     tool_call_id: str | None = None
     name: str | None = None
     usage: Usage | None = Field(default=None, repr=False)
+    parts: tuple[Part, ...] = Field(default=(), exclude_if=_no_parts)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_parts(cls, data: Any) -> Any:
+        """A list of parts given as ``content``: split into the text and ``parts``."""
+        if type(data) is not dict:
+            return data
+        content, parts = data.get("content"), data.get("parts")
+        if not parts and (type(content) is str or content is None):
+            return data  # plain text: one lookup more than before
+        return _with_parts(data, content, parts)
+
+    @property
+    def multimodal(self) -> bool:
+        """Whether the message holds more than text (its ``parts`` are not empty)."""
+        return bool(self.parts)
 
     @classmethod
     def system(cls, content: str) -> Message:
@@ -207,14 +240,15 @@ class Message(BaseModel):
                     "tool_call_id": None,
                     "name": None,
                     "usage": None,
+                    "parts": (),
                 },
                 {"role", "content"},
             )
         return cls(role="system", content=content)
 
     @classmethod
-    def user(cls, content: str, *, name: str | None = None) -> Message:
-        """A user message."""
+    def user(cls, content: Content, *, name: str | None = None) -> Message:
+        """A user message: text, or a list of parts and str (``["Describe:", image]``)."""
         if type(content) is str and (name is None or type(name) is str):
             return trusted(
                 cls,
@@ -225,6 +259,7 @@ class Message(BaseModel):
                     "tool_call_id": None,
                     "name": name,
                     "usage": None,
+                    "parts": (),
                 },
                 {"role", "content", "name"},
             )
@@ -256,14 +291,15 @@ class Message(BaseModel):
                     "tool_call_id": None,
                     "name": name,
                     "usage": usage,
+                    "parts": (),
                 },
                 {"role", "content", "tool_calls", "name", "usage"},
             )
         return cls(role="assistant", content=content, tool_calls=calls, name=name, usage=usage)
 
     @classmethod
-    def tool(cls, content: str, *, tool_call_id: str, name: str) -> Message:
-        """The result of the tool call ``tool_call_id`` of tool ``name``."""
+    def tool(cls, content: Content, *, tool_call_id: str, name: str) -> Message:
+        """The result of the tool call ``tool_call_id`` of tool ``name`` (text or parts)."""
         if type(content) is str and type(tool_call_id) is str and type(name) is str:
             return trusted(
                 cls,
@@ -274,10 +310,42 @@ class Message(BaseModel):
                     "tool_call_id": tool_call_id,
                     "name": name,
                     "usage": None,
+                    "parts": (),
                 },
                 {"role", "content", "tool_call_id", "name"},
             )
         return cls(role="tool", content=content, tool_call_id=tool_call_id, name=name)
+
+
+def _with_parts(data: dict[str, Any], content: Any, parts: Any) -> dict[str, Any]:
+    """The fields of a message given parts (as ``content`` or ``parts``), checked."""
+    if parts:
+        if content is not None and type(content) is not str:
+            raise ValueError("give the parts either as content or as parts, not both")
+        if isinstance(parts, str | bytes | dict) or not isinstance(parts, Sequence):
+            raise ValueError(f"parts must be a list of parts, got {type(parts).__name__}")
+        text, parts = split_content(parts)
+        if content and content != text:
+            raise ValueError(
+                "content must be the text of parts (their text parts joined by newlines): "
+                "give a list of parts as content, or parts alone"
+            )
+    else:
+        if isinstance(content, PART_TYPES):
+            content = [content]
+        if isinstance(content, bytes | bytearray | dict) or not isinstance(content, Sequence):
+            raise ValueError(
+                f"content must be a str or a list of parts and str, got {type(content).__name__}"
+            )
+        text, parts = split_content(content)
+    role = data.get("role")
+    if parts and role not in ("user", "tool") and any(p.type != "text" for p in parts):
+        raise ValueError(
+            f"{'an' if role == 'assistant' else 'a'} {role} message cannot hold images, audio or "
+            "files: only user and tool "
+            "messages can"
+        )
+    return {**data, "content": text, "parts": parts}
 
 
 def repair_message(message: Message) -> Message:

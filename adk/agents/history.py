@@ -45,8 +45,17 @@ def is_transfer_message(entry: HistoryEntry) -> bool:
 
 
 def as_context(entry: HistoryEntry) -> Message | None:
-    """Another agent's message rewritten as a user-role context message (None if empty)."""
+    """Another agent's message rewritten as a user-role context message (None if empty).
+
+    A message with parts (a tool's image...) keeps them, after the context line.
+    """
     message, who = entry.message, entry.agent_name
+    if message.parts:
+        if message.role == "tool":
+            lead = f"For context: [{who}] tool '{message.name}' returned result:"
+        else:
+            lead = f"For context: [{who}] said:"
+        return Message.user([lead, *message.parts])
     if message.role == "tool":
         return Message.user(
             f"For context: [{who}] tool '{message.name}' returned result: {message.content}"

@@ -11,12 +11,33 @@ from collections.abc import Iterable
 from typing import Any
 
 from adk.messages import Message, ToolCall, Usage, repair_text
+from adk.models._openai_parts import parts_to_openai, tool_attachments, tool_text
 from adk.models.base import ModelChunk, ModelResponse, ToolCallDelta, ToolSpec
 
 
 def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
-    """The messages as OpenAI chat messages."""
-    return [message_to_openai(message) for message in messages]
+    """The messages as OpenAI chat messages.
+
+    A tool result's images, audio and files cannot go in its tool message
+    (most providers take only text there): the tool message says they follow,
+    and they go in one user message right after the run of tool messages
+    they came in (docs/multimodal.md).
+    """
+    out: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []  # media of the tool results just converted
+    for message in messages:
+        if held and message.role != "tool":
+            out.append(tool_attachments(held))
+            held = []
+        if message.parts and message.role == "tool":
+            converted = message_to_openai(message)
+            converted["content"] = tool_text(message, held)
+            out.append(converted)
+        else:
+            out.append(message_to_openai(message))
+    if held:
+        out.append(tool_attachments(held))
+    return out
 
 
 def message_to_openai(message: Message) -> dict[str, Any]:
@@ -28,9 +49,12 @@ def message_to_openai(message: Message) -> dict[str, Any]:
     surrogates in the text or the tool-call arguments (from a model's earlier
     answer, a tool's result...) go out as U+FFFD
     (:func:`~adk.messages.repair_text`): unrepaired, they would make the
-    request impossible to encode, and every attempt would fail unsent.
+    request impossible to encode, and every attempt would fail unsent. A
+    multimodal message's content is its list of parts in the OpenAI format.
     """
     out: dict[str, Any] = {"role": message.role, "content": repair_text(message.content)}
+    if message.parts:
+        out["content"] = parts_to_openai(message.parts)
     if message.role == "assistant" and message.tool_calls:
         out["tool_calls"] = [
             {
@@ -52,14 +76,17 @@ def message_to_openai(message: Message) -> dict[str, Any]:
 def mark_cache_breakpoint(message: dict[str, Any]) -> None:
     """Make ``message`` an Anthropic-style cache breakpoint (litellm passes it through).
 
-    The text becomes a content block carrying ``cache_control``; a message
-    without text (an assistant message that only calls tools) stays as is.
+    The text becomes a content block carrying ``cache_control`` (for content
+    blocks, the last one carries it); a message without text (an assistant
+    message that only calls tools) stays as is.
     """
     text = message.get("content")
     if isinstance(text, str) and text:
         message["content"] = [
             {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
         ]
+    elif isinstance(text, list) and text:
+        text[-1] = {**text[-1], "cache_control": {"type": "ephemeral"}}
 
 
 def tools_to_openai(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:

@@ -14,13 +14,14 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from adk.content import unsupported_input
 from adk.errors import (
     ContextWindowExceededError,
     ModelAuthenticationError,
@@ -38,6 +39,7 @@ from adk.models._openai_format import (
     response_from_litellm,
     tools_to_openai,
 )
+from adk.models._openai_parts import accepted_input
 from adk.models.base import ModelChunk, ModelRequest, ModelResponse
 
 logger = logging.getLogger("adk.models.litellm")
@@ -111,6 +113,12 @@ class LiteLLMModel:
       every byte read. ``None``: no deadline of adk's (litellm's defaults).
     - ``params``: default call parameters (``temperature``, ``api_base``,
       ``api_key``...); a request's own ``params`` override them.
+    - ``accepts``: the kinds of input besides text the model takes (``"image"``,
+      ``"audio"``, ``"file"``). By default litellm's model map says (its
+      ``supports_vision``, ``supports_audio_input``, ``supports_pdf_input``), and a
+      model it does not know is assumed to take everything. A request with a
+      part the model cannot take fails before the call with
+      :class:`~adk.ModelBadRequestError` (docs/multimodal.md).
 
     Failures are raised as :class:`~adk.ModelError` subclasses carrying the
     HTTP status (if any), chained to litellm's exception.
@@ -122,6 +130,7 @@ class LiteLLMModel:
         *,
         retry: RetryPolicy | None = None,
         timeout: float | None = 60,
+        accepts: Iterable[str] | None = None,
         **params: Any,
     ) -> None:
         if not model:
@@ -132,6 +141,9 @@ class LiteLLMModel:
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self.params: dict[str, Any] = params
+        self.accepts: frozenset[str] | None = None if accepts is None else frozenset(accepts)
+        """The kinds of non-text input the model takes; None: as litellm's model map says."""
+        self._supports: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return f"LiteLLMModel({self.model!r})"
@@ -220,6 +232,10 @@ class LiteLLMModel:
         kwargs.pop("stream", None)
         stream_options = kwargs.pop("stream_options", None)
         kwargs["model"] = self.model
+        for message in request.messages:
+            if message.parts:
+                self._check_input(request)
+                break
         kwargs["messages"] = messages_to_openai(request.messages)
         for index in request.cache_breakpoints:
             mark_cache_breakpoint(kwargs["messages"][index])
@@ -234,6 +250,18 @@ class LiteLLMModel:
         if _skip_mcp:
             kwargs["_skip_mcp_handler"] = True
         return kwargs
+
+    def _check_input(self, request: ModelRequest) -> None:
+        """Refuse, before the call, a part the model cannot take (images for a text model)."""
+        accepts = self.accepts
+        if accepts is None:
+            accepts = accepted_input(_litellm, self.model, self._supports)
+        problem = unsupported_input(request.messages, accepts, self.model)
+        if problem is not None:
+            source = "as declared" if self.accepts is not None else "by litellm's model map"
+            raise ModelBadRequestError(
+                f"{problem} ({source}; LiteLLMModel(..., accepts=[...]) overrides it)"
+            )
 
     async def _after_failure(self, exc: Exception, attempt: int) -> None:
         """Raise the adk error for ``exc``, or wait before the next attempt if it is retryable."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
 
-from adk.errors import ScriptExhaustedError
+from adk.content import SEEN, media_tokens, unsupported_input
+from adk.errors import ModelBadRequestError, ScriptExhaustedError
 from adk.messages import Message, ToolCall, Usage, trusted
 from adk.models.base import ModelChunk, ModelRequest, ModelResponse, ToolCallDelta
 
@@ -27,6 +28,11 @@ def estimate_tokens(text: str) -> int:
 
 
 def _prompt_tokens(request: ModelRequest) -> int:
+    """Estimated prompt tokens: 4 characters a token, plus each image, audio or file part.
+
+    Parts are counted by :func:`adk.content.part_tokens` (an image 765 tokens,
+    85 at low detail; audio one per kB; a file one per 8 bytes; docs/multimodal.md).
+    """
     messages = request.messages
     chars = 16 * len(messages)
     for message in messages:  # runs over the whole conversation on every call: kept lean
@@ -36,7 +42,12 @@ def _prompt_tokens(request: ModelRequest) -> int:
                 chars += len(call.name) + len(call.arguments)
     for spec in request.tools:
         chars += len(spec.name) + len(spec.description) + 32
-    return (chars + 3) // 4
+    tokens = (chars + 3) // 4
+    if SEEN.parts:  # only once a message with parts exists in this process
+        for message in messages:
+            if message.parts:
+                tokens += media_tokens(message.parts)
+    return tokens
 
 
 @functools.lru_cache(maxsize=1024)
@@ -66,6 +77,11 @@ class ScriptedModel:
     slept before each answer. :meth:`stream` sends the same answer in chunks of
     ``chunk_chars`` characters, tool-call arguments included, so streaming
     code paths are exercised for real.
+
+    ``accepts`` declares the kinds of input besides text the model takes
+    (``"image"``, ``"audio"``, ``"file"``; default: all): a request with another
+    kind of part fails with :class:`~adk.ModelBadRequestError` before any
+    answer is used, as a real text-only model's call would.
     """
 
     def __init__(
@@ -75,6 +91,7 @@ class ScriptedModel:
         latency: float = 0.0,
         chunk_chars: int = 8,
         name: str = "scripted",
+        accepts: Iterable[str] | None = None,
     ) -> None:
         if chunk_chars < 1:
             raise ValueError("chunk_chars must be at least 1")
@@ -87,6 +104,8 @@ class ScriptedModel:
         self.latency = latency
         self.chunk_chars = chunk_chars
         self.name = name
+        self.accepts: frozenset[str] | None = None if accepts is None else frozenset(accepts)
+        """The kinds of non-text input the model takes; None: every kind."""
         self.requests: list[ModelRequest] = []
 
     @property
@@ -101,6 +120,10 @@ class ScriptedModel:
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         """The next scripted answer."""
+        if self.accepts is not None:
+            problem = unsupported_input(request.messages, self.accepts, self.name)
+            if problem is not None:
+                raise ModelBadRequestError(str(problem))
         requests = self.requests
         index = len(requests)
         requests.append(request)
@@ -166,6 +189,7 @@ class ScriptedModel:
                         "tool_call_id": None,
                         "name": name,
                         "usage": usage,
+                        "parts": (),
                     },
                     {"role", "content", "tool_calls", "name", "usage"},
                 )

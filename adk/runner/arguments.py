@@ -47,6 +47,7 @@ from typing import Any
 
 from adk.agents.base import Agent
 from adk.agents.tree import AgentTree, sub_agents_of
+from adk.content import PART_TYPES
 from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.messages import Message
 
@@ -115,16 +116,13 @@ def check_runner_settings(
 def check_query(
     tree: AgentTree, text: object, session_values: object, agent_options: object
 ) -> None:
-    """Check the arguments of ``query``: one str, then as :func:`check_run`.
+    """Check the arguments of ``query``: one str or list of parts, then as :func:`check_run`.
 
     ``query`` is a plain function, so these fail at the call; the ``run`` it
     returns checks again (a few type comparisons) when iterated.
     """
-    if type(text) is not str and not isinstance(text, str):
-        raise ArgumentTypeError(
-            f"query: text must be a str (one user message), got {describe(text)}; "
-            "to send a list of Message, use run(...) or invoke(...)"
-        )
+    if type(text) is not str and not isinstance(text, str) and not is_content(text):
+        _check_content("query: text", text)
     if session_values is not None or agent_options is not None:
         _check_state("query", tree, session_values, agent_options)
 
@@ -150,6 +148,41 @@ def check_invoke(
         _check_messages("invoke: input", input)
     if session_values is not None or agent_options is not None:
         _check_state("invoke", tree, session_values, agent_options)
+
+
+def is_content(value: object) -> bool:
+    """True for one user message's content given as parts: a part, or a list of parts and str.
+
+    (A list with at least one part: a list of str alone is not taken for parts.)
+    """
+    if isinstance(value, PART_TYPES):
+        return True
+    if type(value) not in (list, tuple) or not value:
+        return False
+    assert isinstance(value, list | tuple)
+    return all(type(item) is str or isinstance(item, PART_TYPES) for item in value) and any(
+        isinstance(item, PART_TYPES) for item in value
+    )
+
+
+def _check_content(label: str, value: object) -> None:
+    """Say what is wrong with content that is neither a str nor a list of parts."""
+    if type(value) in (list, tuple) and any(
+        type(item) is str or isinstance(item, PART_TYPES)
+        for item in value  # type: ignore[attr-defined]
+    ):
+        assert isinstance(value, list | tuple)
+        for index, item in enumerate(value):
+            if type(item) is not str and not isinstance(item, PART_TYPES):
+                raise ArgumentTypeError(
+                    f"{label}[{index}] must be a str or a part (TextPart, ImagePart, AudioPart, "
+                    f"FilePart), got {describe(item)}; to send a list of Message, use run(...) "
+                    "or invoke(...)"
+                )
+    raise ArgumentTypeError(
+        f"{label} must be a str (one user message) or a list of parts, got {describe(value)}; "
+        "to send a list of Message, use run(...) or invoke(...)"
+    )
 
 
 def _all_messages(messages: list[Any], message_class: type[Message] = Message) -> bool:
@@ -200,9 +233,13 @@ def _check_items(label: str, messages: Sequence[object]) -> None:
     """Name the first item that is not a Message, by its index."""
     for index, message in enumerate(messages):
         if not isinstance(message, Message):
+            hint = (
+                "put parts in a message: [Message.user([...parts])], or use query([...parts])"
+                if isinstance(message, PART_TYPES)
+                else "build messages with Message.user(...), Message.assistant(...)"
+            )
             raise ArgumentTypeError(
-                f"{label}[{index}] must be a Message, got {describe(message)}; "
-                "build messages with Message.user(...), Message.assistant(...)"
+                f"{label}[{index}] must be a Message, got {describe(message)}; {hint}"
             )
 
 

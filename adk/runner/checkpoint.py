@@ -45,6 +45,7 @@ from adk.runner.records import (
     parse_checkpoint,
     record_number,
 )
+from adk.state.blobs import BlobTable
 from adk.state.interrupts import Approval
 from adk.state.journal import Durability, JournalSink, RunJournal
 from adk.state.lease import RunLease
@@ -151,6 +152,17 @@ class Checkpointer(JournalSink):
         self.lease = lease
         self._batch: list[tuple[str, bytes]] | None = None
         self.segments = JournalSegments(journal)
+        self._blobs = journal.blobs if journal is not None else None
+
+    @property
+    def blobs(self) -> BlobTable:
+        """The run's blobs: each is stored once in its records (:mod:`adk.state.blobs`).
+
+        Made on first use: most runs never write a part.
+        """
+        if self._blobs is None:
+            self._blobs = BlobTable()
+        return self._blobs
 
     async def _put(self, name: str, value: Any) -> None:
         data = dumps(value)
@@ -173,18 +185,29 @@ class Checkpointer(JournalSink):
         if not await self.store.put_if_absent(self.namespace, "meta", dumps(meta), ttl=self.ttl):
             raise run_exists(self.run_id)
         self.meta_written = True
+        note_input_blobs(meta.get("input"), self)
         if self.lease is not None and not self.lease.held:
             await self.lease.acquire()
 
     async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
         """Append one journal chunk (renewing the run's lease first)."""
+        try:
+            await self._append(records, delivered)
+        except BaseException:
+            if self._blobs is not None:
+                self._blobs.rollback()  # the chunk was not stored: its blobs are stored again
+            raise
+        if self._batch is None and self._blobs is not None:
+            self._blobs.commit()  # later chunks refer to the blobs this one stored
+
+    async def _append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
         await self.ensure_meta()
         if self.lease is not None and self._batch is None:
             await self.lease.renew()
         number = self.next_chunk
-        self.next_chunk += 1
         chunk = JournalChunk(records, delivered, first=number, last=number)
         await self._put(chunk_name(number), chunk.encode())
+        self.next_chunk = number + 1  # only now: a chunk that failed is written again, no gap
         if self.segments.add(chunk):
             # A journal snapshot: written before the chunks it holds are deleted (a process
             # dying in between leaves chunks that a resume skips and the next one deletes).
@@ -213,8 +236,14 @@ class Checkpointer(JournalSink):
             await self._put("head", head.encode())
             batch, self._batch = self._batch, None
             await self.store.put_many(self.namespace, batch, ttl=self.ttl)
+        except BaseException:
+            if self._blobs is not None:
+                self._blobs.rollback()
+            raise
         finally:
             self._batch = None
+        if self._blobs is not None:
+            self._blobs.commit()
         await self._delete_merged()
         return checkpoint_id
 
@@ -295,7 +324,7 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
         )
     where = f"run {run_id!r}"
     meta = RunMeta.parse(loads(records["meta"], f"metadata of {where}"), f"metadata of {where}")
-    journal = parse_chunks(records, where)
+    journal = parse_chunks(records, where, meta.blobs)
     head = RunHead("running")
     if "head" in records:
         head = RunHead.parse(loads(records["head"], f"status of {where}"), f"status of {where}")
@@ -322,6 +351,18 @@ async def load_run(store: CheckpointStore, checkpoint_or_run_id: str) -> LoadedR
     claims = frozenset(name for name in records if name.startswith("claim:"))
     count = sum(1 for name in records if name.startswith("cp:"))
     return LoadedRun(run_id, meta, journal, checkpoint, count, head, claims, answers)
+
+
+def note_input_blobs(encoded_input: object, checkpointer: Checkpointer) -> None:
+    """Note the blobs of a run's stored input (a written ``meta``): chunks refer to them."""
+    if type(encoded_input) is not list:
+        return
+    for message in encoded_input:
+        if type(message) is list and len(message) == 7:  # a message with parts
+            for part in message[6]:
+                data = part.get("d")
+                if type(data) is bytes:
+                    checkpointer.blobs.add(data)
 
 
 async def list_checkpoints(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adk.state.blobs import BlobTable
 from adk.state.journal import RunJournal
 from adk.state.serde import CheckpointCorrupted, Fields, loads
 from adk.state.stores.base import CheckpointStore
@@ -51,10 +52,20 @@ class StoredJournal:
     defined when adk is imported, and a dataclass costs a millisecond.)
     """
 
-    __slots__ = ("answered_upto", "chunks", "next_chunk", "sealed", "stale", "unsealed_answers")
+    __slots__ = (
+        "answered_upto",
+        "blobs",
+        "chunks",
+        "next_chunk",
+        "sealed",
+        "stale",
+        "unsealed_answers",
+    )
 
-    def __init__(self, chunks: list[JournalChunk]) -> None:
+    def __init__(self, chunks: list[JournalChunk], blobs: BlobTable | None = None) -> None:
         self.chunks = chunks
+        self.blobs = blobs if blobs is not None else BlobTable()
+        """The run's blobs: the input's, then each chunk's as it is loaded (in order)."""
         self.next_chunk = 0
         self.sealed = -1
         self.stale: list[str] = []
@@ -77,14 +88,17 @@ class StoredJournal:
         return [chunk for chunk in self.chunks if chunk.first > self.sealed]
 
 
-def parse_chunks(records: Mapping[str, bytes], where: str) -> StoredJournal:
+def parse_chunks(
+    records: Mapping[str, bytes], where: str, blobs: BlobTable | None = None
+) -> StoredJournal:
     """Decode and check the journal segments and chunks among a run's ``records``, in order.
 
     ``where`` names the run (``run '<id>'``) in errors. Segments must cover
     chunks 0 to n without a gap, and the chunks after them must follow on:
-    a missing record raises :class:`CheckpointCorrupted`.
+    a missing record raises :class:`CheckpointCorrupted`. ``blobs``: the
+    blobs of the run's input (chunks may refer to them).
     """
-    journal = StoredJournal([])
+    journal = StoredJournal([], blobs)
     for name, data in sorted(records.items()):  # "js:" sorts after "j:": segments are checked
         if name.startswith("js:"):  # in order below, chunks after them
             what = f"journal segment {name} of {where}"
@@ -96,6 +110,7 @@ def parse_chunks(records: Mapping[str, bytes], where: str) -> StoredJournal:
                     f"{what} holds chunks {segment.first} to {segment.last}, but chunk "
                     f"{journal.sealed + 1} comes next (a record is missing)"
                 )
+            segment.blobs = journal.blobs
             journal.chunks.append(segment)
             journal.sealed = segment.last
             journal.answered_upto = segment.answered_upto
@@ -113,6 +128,7 @@ def parse_chunks(records: Mapping[str, bytes], where: str) -> StoredJournal:
                 raise CheckpointCorrupted(f"{what}: chunk {journal.next_chunk} is missing")
             chunk = JournalChunk.parse(loads(data, what), what)
             chunk.first = chunk.last = number
+            chunk.blobs = journal.blobs
             journal.chunks.append(chunk)
             journal.next_chunk = number + 1
     return journal
@@ -128,7 +144,16 @@ class JournalChunk:
     ``last`` merged: their records in order, the highest delivered counts.
     """
 
-    __slots__ = ("answered_upto", "answers", "delivered", "first", "last", "records", "where")
+    __slots__ = (
+        "answered_upto",
+        "answers",
+        "blobs",
+        "delivered",
+        "first",
+        "last",
+        "records",
+        "where",
+    )
 
     def __init__(
         self,
@@ -148,6 +173,8 @@ class JournalChunk:
         """For a segment: the answers stored by checkpoints after the previous segment's, up
         to ``answered_upto`` (a resume then decodes only the checkpoints after it)."""
         self.answered_upto = 0
+        self.blobs: BlobTable | None = None
+        """The run's blob table, shared by its chunks: a chunk may refer to an earlier one's."""
 
     @classmethod
     def parse(cls, raw: object, where: str, *, segment: bool = False) -> JournalChunk:
@@ -178,7 +205,7 @@ class JournalChunk:
 
     def load_into(self, journal: RunJournal) -> None:
         """Fold the chunk into ``journal``, checking every entry's structure."""
-        journal.load_chunk(self.records, self.delivered, self.where)
+        journal.load_chunk(self.records, self.delivered, self.where, self.blobs)
 
     def encode(self) -> dict[str, Any]:
         """The record as stored."""

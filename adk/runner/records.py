@@ -13,12 +13,13 @@ keys; the stored format is the one adk always wrote (format version 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from adk.events import InterruptInfo
 from adk.messages import Message
 from adk.runner.journal_records import StoredJournal, answers_field
+from adk.state.blobs import BlobTable
 from adk.state.journal import Durability, decode_message, encode_message
 from adk.state.serde import CheckpointCorrupted, Fields, loads
 
@@ -51,6 +52,9 @@ class RunMeta:
     """The session's next batch number when the turn started (it may resume only if unchanged)."""
     session_user: str = ""
     """The user the session's turn was taken for."""
+    blobs: BlobTable = field(default_factory=BlobTable, repr=False, compare=False)
+    """The blobs of the input's parts (not a stored field): the run's journal chunks refer to
+    them by digest instead of storing them again (:mod:`adk.state.blobs`)."""
 
     @classmethod
     def parse(cls, raw: object, where: str) -> RunMeta:
@@ -61,9 +65,10 @@ class RunMeta:
             if type(pair) is not list or len(pair) != 2 or not all(type(p) is str for p in pair):
                 raise fields.error(f"tree[{index}]", "a pair of str [name, class]", pair)
         messages = []
+        blobs = BlobTable()
         for index, data in enumerate(fields.sequence("input")):
             try:
-                messages.append(decode_message(data))
+                messages.append(decode_message(data, blobs))
             except CheckpointCorrupted as exc:
                 raise CheckpointCorrupted(f"{where}, input {index}: {exc}") from None
         return cls(
@@ -78,14 +83,16 @@ class RunMeta:
             stored_session=fields.raw.get("stored_session") is True,
             session_seq=fields.integer("session_seq") if "session_seq" in fields.raw else 0,
             session_user=fields.text("session_user") if "session_user" in fields.raw else "",
+            blobs=blobs,
         )
 
     def encode(self) -> dict[str, Any]:
-        """The record as stored."""
+        """The record as stored (a blob repeated in the input is stored once)."""
+        blobs = BlobTable()
         return {
             "root": self.root,
             "tree": self.tree,
-            "input": [encode_message(m) for m in self.input],
+            "input": [encode_message(m, blobs) for m in self.input],
             "values": self.values,
             "streaming": self.streaming,
             "durability": self.durability,

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from adk.content import part_tokens
 from adk.messages import Message
 from adk.models.base import ModelRequest, ToolSpec
 
@@ -150,10 +151,27 @@ def prompt_text(request: ModelRequest) -> tuple[str, int]:
 
 def _message_text(message: Message) -> str:
     calls = "".join(f"{c.id}\x1f{c.name}\x1f{c.arguments}\x1e" for c in message.tool_calls)
-    return (
+    text = (
         f"\x02{message.role}\x1f{message.name or ''}\x1f{message.content}"
         f"\x1f{calls}\x1f{message.tool_call_id or ''}\x03"
     )
+    return _with_parts(text, message.parts) if message.parts else text
+
+
+def _with_parts(text: str, parts: tuple[Any, ...]) -> str:
+    """``text`` followed by the parts that are not text, as the layer counts and hashes them.
+
+    Each is its position, kind, media type and SHA-256 (an image that changes
+    changes the prefix), padded to its estimated size in prompt tokens
+    (:func:`adk.content.part_tokens`), so prompt sizes count it.
+    """
+    pieces = [text]
+    for index, part in enumerate(parts):
+        if part.type == "text":
+            continue
+        header = f"\x1c{index}\x1f{part.type}\x1f{part.media_type or ''}\x1f{part.digest().hex()}"
+        pieces.append(header.ljust(part_tokens(part) * CHARS_PER_TOKEN, "\x00"))
+    return "".join(pieces)
 
 
 def fingerprint(request: ModelRequest) -> Fingerprint:

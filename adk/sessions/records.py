@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from adk.errors import AdkError
 from adk.events import AgentEvent, HistoryEntry
+from adk.state.blobs import BlobTable
 from adk.state.journal import decode_message, encode_message
 from adk.state.serde import (
     CheckpointCorrupted,
@@ -314,13 +315,19 @@ def decode_values(data: bytes, where: str) -> tuple[int, dict[str, bytes]]:
 
 
 def encode_entries(entries: Sequence[HistoryEntry]) -> list[list[Any]]:
-    """History entries as msgpack-friendly lists: ``[author or nil, message]``."""
-    return [[entry.agent_name, encode_message(entry.message)] for entry in entries]
+    """History entries as msgpack-friendly lists: ``[author or nil, message]``.
+
+    A blob (an image...) that several entries hold is stored once per record
+    (:mod:`adk.state.blobs`): a record holds one turn, or a snapshot of several.
+    """
+    blobs = BlobTable()
+    return [[entry.agent_name, encode_message(entry.message, blobs)] for entry in entries]
 
 
 def decode_entries(raw: list[Any], where: str) -> list[HistoryEntry]:
     """The entries :func:`encode_entries` encoded, each field checked."""
     entries = []
+    blobs = BlobTable()
     for index, item in enumerate(raw):
         if type(item) is not list or len(item) != 2:
             raise SessionCorrupted(f"{where}: entry {index} is not [author, message]")
@@ -328,7 +335,7 @@ def decode_entries(raw: list[Any], where: str) -> list[HistoryEntry]:
         if author is not None and type(author) is not str:
             raise SessionCorrupted(f"{where}: entry {index} has a non-str author")
         try:
-            message = decode_message(data)
+            message = decode_message(data, blobs)
         except CheckpointError as exc:
             raise SessionCorrupted(f"{where}: entry {index}: {exc}") from None
         entries.append(HistoryEntry(author, message))

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from adk.events import AgentAction, AgentEvent
 from adk.messages import Message, ToolCall, Usage, trusted
+from adk.state.blobs import BlobTable, decode_parts, encode_parts
 from adk.state.serde import CheckpointCorrupted, field_error, first_problem, type_name
 
 Durability = Literal["interrupt", "step"]
@@ -56,7 +57,7 @@ def stop_recording(token: contextvars.Token[tuple[dict[str, Any], ...]]) -> None
 class ToolRecord:
     """A completed tool call as journaled."""
 
-    __slots__ = ("actions", "content", "failed", "return_directly", "seq", "updates")
+    __slots__ = ("actions", "content", "failed", "parts", "return_directly", "seq", "updates")
 
     def __init__(
         self,
@@ -67,16 +68,22 @@ class ToolRecord:
         actions: list[AgentAction],
         updates: dict[str, Any],
         seq: int = 0,
+        parts: tuple[Any, ...] = (),
     ) -> None:
         self.content = content
+        self.parts = parts
+        """The result's parts when it holds images, audio or files (``Message.parts``)."""
         self.failed = failed
         self.return_directly = return_directly
         self.actions = actions
         self.updates = updates
         self.seq = seq
 
-    def encode(self) -> dict[str, Any]:
+    def encode(self, blobs: BlobTable | None = None) -> dict[str, Any]:
+        """The record as stored (``blobs``: the run's blob table, see :mod:`adk.state.blobs`)."""
         data: dict[str, Any] = {"t": self.content}
+        if self.parts:
+            data["p"] = encode_parts(self.parts, blobs)
         if self.failed:
             data["f"] = True
         if self.return_directly:
@@ -88,7 +95,7 @@ class ToolRecord:
         return data
 
     @classmethod
-    def decode(cls, data: dict[str, Any], seq: int) -> ToolRecord:
+    def decode(cls, data: dict[str, Any], seq: int, blobs: BlobTable | None = None) -> ToolRecord:
         """The record :meth:`encode` stored; :class:`CheckpointCorrupted` naming a bad field."""
         if type(data) is not dict:
             raise CheckpointCorrupted(f"must be a map of tool-call fields, got {type_name(data)}")
@@ -118,16 +125,22 @@ class ToolRecord:
             actions=decoded,
             updates=dict(updates),
             seq=seq,
+            parts=decode_parts(data["p"], blobs) if "p" in data else (),
         )
 
 
 _ROLES = ("system", "user", "assistant", "tool")
 
 
-def encode_message(message: Message) -> list[Any]:
-    """A compact, msgpack-friendly form of ``message`` (positional, no field names)."""
+def encode_message(message: Message, blobs: BlobTable | None = None) -> list[Any]:
+    """A compact, msgpack-friendly form of ``message`` (positional, no field names).
+
+    A multimodal message has a 7th field, its parts (:mod:`adk.state.blobs`):
+    with ``blobs``, a blob already stored in a record sharing the table is
+    written as its digest only.
+    """
     usage = message.usage
-    return [
+    encoded = [
         _ROLES.index(message.role),
         message.content,
         [[c.id, c.name, c.arguments] for c in message.tool_calls],
@@ -135,17 +148,20 @@ def encode_message(message: Message) -> list[Any]:
         message.name,
         [usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens] if usage else None,
     ]
+    if message.parts:
+        encoded.append(encode_parts(message.parts, blobs))
+    return encoded
 
 
-def decode_message(data: list[Any]) -> Message:
-    """The message :func:`encode_message` encoded.
+def decode_message(data: list[Any], blobs: BlobTable | None = None) -> Message:
+    """The message :func:`encode_message` encoded (``blobs``: the table it was written with).
 
     Stored data is checked field by field (it may be damaged or not adk's):
     anything malformed raises :class:`CheckpointCorrupted` naming the field.
     """
-    if type(data) is not list or len(data) != 6:
-        raise CheckpointCorrupted(f"must be a list of 6 message fields, got {type_name(data)}")
-    role, content, calls, tool_call_id, name, usage = data
+    if type(data) is not list or not 6 <= len(data) <= 7:
+        raise CheckpointCorrupted(f"must be a list of 6 or 7 message fields, got {type_name(data)}")
+    role, content, calls, tool_call_id, name, usage = data[:6]
     if type(role) is not int or not 0 <= role < len(_ROLES):
         raise field_error("", "role", "a role number from 0 to 3", role)
     if type(content) is not str:
@@ -181,13 +197,25 @@ def decode_message(data: list[Any]) -> Message:
         trusted(ToolCall, {"id": i, "name": n, "arguments": a}, {"id", "name", "arguments"})
         for i, n, a in calls
     )
+    parts = decode_parts(data[6], blobs) if len(data) == 7 else ()
+    if parts and _ROLES[role] not in ("user", "tool"):
+        raise CheckpointCorrupted(f"field 'parts': a {_ROLES[role]} message cannot hold parts")
     values: dict[str, Any] = {"role": _ROLES[role], "content": content, "tool_calls": tool_calls}
-    values.update(tool_call_id=tool_call_id, name=name, usage=usage)  # declaration order
-    return trusted(Message, values, set(values))
+    values.update(tool_call_id=tool_call_id, name=name, usage=usage, parts=parts)  # field order
+    fields = set(values)
+    if not parts:
+        fields.discard("parts")  # as Message(...) would have it: parts were not given
+    return trusted(Message, values, fields)
 
 
 class JournalSink:
     """Where the journal's chunks go (the Runner's checkpoint writer implements it)."""
+
+    @property
+    def blobs(self) -> BlobTable | None:
+        """The run's blob table: records encoded with it store each blob once (committed by
+        the sink once a write reached the store, rolled back if it failed); None: none."""
+        return None
 
     async def append(self, records: list[list[Any]], delivered: dict[str, int]) -> None:
         """Persist one chunk of records and delivered-event counts."""
@@ -206,6 +234,7 @@ class RunJournal:
         "_seq",
         "_tools",
         "_unflushed",
+        "_values",
         "answers",
         "delivered_before",
         "durability",
@@ -226,6 +255,7 @@ class RunJournal:
         self._expected: frozenset[str] = frozenset()
         self._models: dict[str, Message] = {}
         self._tools: dict[str, ToolRecord] = {}
+        self._values: dict[str, Any] = {}
         self._seq = 0
         self._unflushed: list[list[Any]] = []
         self.delivered_before: dict[str, int] = {}
@@ -243,7 +273,11 @@ class RunJournal:
     # -- loading a previous execution ------------------------------------------------
 
     def load_chunk(
-        self, records: list[list[Any]], delivered: dict[str, int], where: str = "journal chunk"
+        self,
+        records: list[list[Any]],
+        delivered: dict[str, int],
+        where: str = "journal chunk",
+        blobs: BlobTable | None = None,
     ) -> None:
         """Fold one stored chunk in (chunks are loaded in order).
 
@@ -263,11 +297,13 @@ class RunJournal:
                 if type(key) is not str:
                     raise field_error("", "key", "a str", key)
                 if kind == "m":
-                    self._models[key] = decode_message(data)
+                    self._models[key] = decode_message(data, blobs)
                 elif kind == "t":
-                    self._tools[key] = ToolRecord.decode(data, self._seq)
+                    self._tools[key] = ToolRecord.decode(data, self._seq, blobs)
+                elif kind == "v":
+                    self._values[key] = data
                 else:
-                    raise field_error("", "kind", "'m' or 't'", kind)
+                    raise field_error("", "kind", "'m', 't' or 'v'", kind)
             except CheckpointCorrupted as exc:
                 label = f" ({key[:80]!r})" if type(key) is str else ""
                 raise CheckpointCorrupted(f"{where}, record {index}{label}: {exc}") from None
@@ -366,6 +402,20 @@ class RunJournal:
         self._tools[key] = record
         self._unflushed.append([key, "t", record])
 
+    def value(self, key: str) -> Any:
+        """The journaled value ``key`` (a decision such as a guardrail verdict), or None."""
+        return self._values.get(key)
+
+    def note_value(self, key: str, value: Any) -> None:
+        """Journal a decision as a plain value (checkpointable data, not None).
+
+        For decisions a resumed run must not take again (guardrail verdicts):
+        the code that took it reads :meth:`value` first.
+        """
+        self._seq += 1
+        self._values[key] = value
+        self._unflushed.append([key, "v", value])
+
     @property
     def step(self) -> bool:
         """Whether every completed call is written before the run moves on."""
@@ -383,8 +433,17 @@ class RunJournal:
             if not pending and not delivered:
                 return
             # Encoded only now: a run that never checkpoints never pays for it.
+            blobs = self.sink.blobs
             records = [
-                [key, kind, encode_message(value) if kind == "m" else value.encode()]
+                [
+                    key,
+                    kind,
+                    encode_message(value, blobs)
+                    if kind == "m"
+                    else value.encode(blobs)
+                    if kind == "t"
+                    else value,
+                ]
                 for key, kind, value in pending
             ]
             try:
