@@ -17,8 +17,11 @@ from contextlib import aclosing
 from typing import Any, Literal
 
 from adk.agents.base import Agent, AgentInput, BaseAgent
+from adk.agents.guarding import call_model, stream_model, streamed_response
+from adk.agents.guardrails import Guardrail, GuardrailFunction, checked_guardrails
 from adk.agents.history import TRANSFER_TOOL_NAME
 from adk.agents.instruction import InstructionTemplate
+from adk.agents.middleware import Middleware, checked_middleware
 from adk.agents.output import (
     FINAL_RESULT_TOOL,
     OUTPUT_MODES,
@@ -60,6 +63,7 @@ from adk.state.context import RunContext
 from adk.tools.base import Tool
 from adk.tools.batch import order_for_delivery, run_tool_calls, stream_tool_calls
 from adk.tools.execution import ToolOutcome
+from adk.tools.provider import ToolProvider
 
 GenModelInput = Callable[
     [str, AgentInput, RunContext], "Sequence[Message] | Awaitable[Sequence[Message]]"
@@ -124,6 +128,9 @@ class ChatModelAgent(BaseAgent):
       gets a ``transfer_to_agent`` tool and an instruction listing them. It
       may also transfer back to the agent it sits under, unless
       ``disallow_transfer_to_parent`` (or that agent is a workflow agent).
+    - ``middleware``, ``input_guardrails``, ``output_guardrails``: around this
+      agent's model and tool calls, on its input and on its answer (inside the
+      Runner's; docs/middleware.md).
     """
 
     def __init__(
@@ -133,7 +140,7 @@ class ChatModelAgent(BaseAgent):
         model: ChatModel | str,
         description: str = "",
         instruction: str = "",
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | ToolProvider | Callable[..., Any]] = (),
         max_iterations: int = 20,
         output_key: str | None = None,
         output_type: object = None,
@@ -148,6 +155,9 @@ class ChatModelAgent(BaseAgent):
         cache: Literal["auto", "preserve", "flush"] = "auto",
         sub_agents: Iterable[Agent] = (),
         disallow_transfer_to_parent: bool = False,
+        middleware: Iterable[Middleware] = (),
+        input_guardrails: Iterable[Guardrail | GuardrailFunction] = (),
+        output_guardrails: Iterable[Guardrail | GuardrailFunction] = (),
     ) -> None:
         super().__init__(name, description)
         # Misuse fails here, naming the argument: TypeError for a wrong kind of value,
@@ -181,6 +191,9 @@ class ChatModelAgent(BaseAgent):
         self._plain: Toolset | None = None
         self._toolsets: dict[str | None, Toolset] = {}
         self._provided: dict[tuple[int, ...], Toolset] = {}
+        self.middleware = checked_middleware(name, middleware)
+        self.input_guardrails = checked_guardrails(name, "input_guardrails", input_guardrails)
+        self.output_guardrails = checked_guardrails(name, "output_guardrails", output_guardrails)
 
     def _toolset(self, ctx: RunContext) -> Toolset:
         """Tools and instruction suffix for this run: transfer targets depend on the tree."""
@@ -269,7 +282,7 @@ class ChatModelAgent(BaseAgent):
                 else:
                     request = self._request(turn, key, False)
                     reply = journaled_reply(
-                        turn, key, (await ctx.serving.generate(self.model, request)).message
+                        turn, key, (await call_model(self, turn, key)(self.model, request)).message
                     )
                 if journal.step:
                     await journal.flush()
@@ -359,7 +372,7 @@ class ChatModelAgent(BaseAgent):
         """
         ctx = turn.ctx
         assembler = ChunkAssembler()
-        chunks = ctx.serving.stream(self.model, self._request(turn, key, True))
+        chunks = stream_model(self, turn, key)(self.model, self._request(turn, key, True))
         # In "tool" mode the answer arrives as final_result arguments: stream those as text.
         finals: set[int] | None = set() if self.output is not None and self.mode == "tool" else None
         try:
@@ -376,7 +389,7 @@ class ChatModelAgent(BaseAgent):
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
-        turn.reply = journaled_reply(turn, key, assembler.response().message)
+        turn.reply = journaled_reply(turn, key, streamed_response(chunks, assembler).message)
 
     def _streamed_tool_calls(
         self, turn: Turn, reply: Message, key: str

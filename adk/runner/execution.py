@@ -12,6 +12,7 @@ import anyio
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
+from adk.agents.run_guards import guarded_run
 from adk.agents.tree import AgentTree, tree_of
 from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
@@ -184,7 +185,7 @@ class RunExecution:
         try:
             final = await self._start() if self._start_first else None
             if final is None:
-                async with aclosing(self._root_stream()) as stream:
+                async with aclosing(guarded_run(self._root_stream(), self.ctx)) as stream:
                     async for event in stream:
                         if self._deliverable(event):
                             yield event
@@ -228,7 +229,7 @@ class RunExecution:
         try:
             final = await self._start() if self._start_first else None
             if final is None:
-                async with aclosing(self._root_stream()) as stream:
+                async with aclosing(guarded_run(self._root_stream(), ctx)) as stream:
                     async for event in stream:
                         output = event.output
                         if output is not None and output.partial:

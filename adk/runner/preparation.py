@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from adk.agents.run_guards import GuardState
 from adk.errors import ConfigurationError
 from adk.messages import Message
 from adk.runner.checkpoint import (
@@ -203,6 +204,7 @@ def run_context(
         messages,
         runner.tree,
         journal,
+        None if runner.guards is None else GuardState(runner.guards),
     )
     return RunContext(shared, runner._root_path)
 

@@ -12,7 +12,7 @@ from adk.agents.base import Agent
 from adk.agents.tree import AgentTree
 from adk.errors import ConfigurationError
 from adk.events import AgentEvent
-from adk.messages import Message
+from adk.messages import Content, Message
 from adk.runner.arguments import (
     check_invoke,
     check_query,
@@ -21,6 +21,7 @@ from adk.runner.arguments import (
     check_runner_settings,
     check_sessions,
     check_user_id,
+    is_content,
 )
 from adk.runner.checkpoint import (
     list_checkpoints,
@@ -41,7 +42,9 @@ from adk.state.lease import DEFAULT_LEASE_SECONDS
 from adk.state.stores import CheckpointStore, open_store
 
 if TYPE_CHECKING:
+    from adk.agents.guardrails import Guardrail, GuardrailFunction
     from adk.agents.history import HistoryRewriter
+    from adk.agents.middleware import Middleware
     from adk.sessions.service import SessionService
 
 Options = Mapping[str, Mapping[str, Any]]
@@ -74,6 +77,9 @@ class Runner:
     - ``keep_agent``: a session remembers which agent spoke last and its
       next turn starts there (after a transfer, the agent transferred to
       keeps the conversation); by default every turn starts at the root.
+    - ``middleware``, ``input_guardrails``, ``output_guardrails``: hooks
+      around every model and tool call of the run, and checks of the user's
+      input and the root agent's answer (docs/middleware.md).
 
     The agent tree is computed here, once: agent names must be unique in it.
     """
@@ -93,6 +99,9 @@ class Runner:
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
         sessions: SessionService | CheckpointStore | str | Path | bool | None = None,
         keep_agent: bool = False,
+        middleware: Sequence[Middleware] = (),
+        input_guardrails: Sequence[Guardrail | GuardrailFunction] = (),
+        output_guardrails: Sequence[Guardrail | GuardrailFunction] = (),
     ) -> None:
         check_runner_settings(checkpoint_ttl, resume_lease, max_transfers)
         if not isinstance(agent, Agent):
@@ -119,6 +128,10 @@ class Runner:
         self._sessions_argument = sessions
         self._sessions: SessionService | bool | None = True  # True: not made yet
         self.keep_agent = keep_agent
+        from adk.agents.run_guards import runner_guards
+
+        self.guards = runner_guards(self.tree, middleware, input_guardrails, output_guardrails)
+        """The Runner's middleware and guardrails (None: none here nor on any agent)."""
 
     @property
     def sessions(self) -> SessionService | None:
@@ -140,7 +153,7 @@ class Runner:
 
     def query(
         self,
-        text: str,
+        text: Content,
         *,
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
@@ -150,6 +163,8 @@ class Runner:
         streaming: bool | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Run the agent on one user message; yields every event (partial ones when streaming).
+
+        ``text`` is a str, or the message's parts (``["Describe:", ImagePart(...)]``).
 
         ``session_values`` is the run's session state, used as is: values the
         agents set are visible in that mapping afterwards.
@@ -202,7 +217,7 @@ class Runner:
 
     async def invoke(
         self,
-        input: str | Sequence[Message],
+        input: Content | Sequence[Message],
         *,
         session_values: MutableMapping[str, Any] | None = None,
         session_id: str | None = None,
@@ -225,7 +240,9 @@ class Runner:
         :attr:`RunResult.checkpoint_id`.
         """
         check_invoke(self.tree, input, session_values, agent_options)
-        messages = [Message.user(input)] if isinstance(input, str) else list(input)
+        messages = (
+            [Message.user(input)] if isinstance(input, str) or is_content(input) else list(input)
+        )
         # A streaming Runner streams model calls here too (partial events are dropped):
         # only streamed calls have a time to first token for the serving metrics.
         check_user_id(user_id)

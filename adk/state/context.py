@@ -81,6 +81,7 @@ class _RunShared:
     __slots__ = (
         "agent_options",
         "events",
+        "guards",
         "journal",
         "prior",
         "root_input",
@@ -106,6 +107,7 @@ class _RunShared:
         root_input: Sequence[Message],
         tree: object | None,
         journal: RunJournal,
+        guards: Any = None,
     ) -> None:
         self.run_id = run_id
         self.session_id = session_id
@@ -120,6 +122,9 @@ class _RunShared:
         self.events: list[AgentEvent] = []
         self.transfers = 0
         self.journal = journal
+        self.guards = guards
+        """The run's middleware and guardrail state (``adk.agents.guardrails.GuardState``), or
+        None when no middleware or guardrail is configured anywhere (the fast path)."""
 
 
 class RunContext:
@@ -228,6 +233,7 @@ class RunContext:
             root_input=root_input,
             tree=tree,
             journal=outer.journal,
+            guards=outer.guards,
         )
         return RunContext(
             shared, (*self.run_path, agent_name), (*self.address, call_segment, agent_name)
@@ -262,6 +268,28 @@ class RunContext:
         return InterruptInfo(
             id=agent_interrupt_id(self.address, key), address=self.address, info=info
         )
+
+    @property
+    def guards(self) -> Any:
+        """The run's middleware and guardrail state, or None (see ``adk.agents.guardrails``).
+
+        Typed loosely because run state sits below agents: agents read it
+        through ``adk.agents.guardrails``.
+        """
+        return self._shared.guards
+
+    def set_guards(self, guards: Any) -> None:
+        """Give the run a middleware and guardrail state (the Runner does, or a first trip)."""
+        self._shared.guards = guards
+
+    def tool_invoker(self, agent_name: str) -> Any:
+        """How ``agent_name``'s tool calls run through middleware, or None to call tools as is.
+
+        Tool execution sits below agents and cannot import the middleware; it
+        calls what this returns: ``await invoker(tool, arguments, call_id, ctx, tool_ctx)``.
+        """
+        guards = self._shared.guards
+        return None if guards is None else guards.tool_invoker(self, agent_name)
 
     @property
     def run_id(self) -> str:

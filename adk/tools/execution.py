@@ -16,7 +16,8 @@ from typing import Any
 
 import pydantic_core
 
-from adk.errors import ToolError
+from adk.content import PART_TYPES
+from adk.errors import GuardrailTripped, MiddlewareError, ToolError
 from adk.events import AgentAction, AgentEvent, InterruptInfo
 from adk.messages import Message, ToolCall
 from adk.state.addressing import APPROVAL_KEY, interrupt_id
@@ -79,16 +80,32 @@ class ToolOutcome:
         return AgentAction.model_validate(merged_fields)
 
 
-def render_result(value: Any) -> str:
-    """Turn a tool's return value into the text of its tool message.
+_PARTS = frozenset(PART_TYPES)
+
+
+def render_result(value: Any) -> str | list[Any]:
+    """Turn a tool's return value into the content of its tool message.
 
     Strings pass through; anything else becomes compact JSON (pydantic models,
     dataclasses, enums, dates included), falling back to ``str`` per value.
+    A part (``ImagePart``...) or a list or tuple holding parts gives a list of
+    parts (other items rendered as text), for a tool message with parts
+    (docs/multimodal.md).
     """
     if isinstance(value, str):
         return value
     if value is None:
         return ""
+    kind = type(value)
+    if kind in _PARTS:  # exact types: isinstance on pydantic classes is slow
+        return [value]
+    if (kind is list or kind is tuple) and any(type(item) in _PARTS for item in value):
+        return [
+            item
+            if type(item) is str or type(item) in _PARTS
+            else pydantic_core.to_json(item, fallback=str).decode()
+            for item in value
+        ]
     return pydantic_core.to_json(value, fallback=str).decode()
 
 
@@ -161,25 +178,36 @@ class _CallContext:
     def complete(
         self,
         index: int,
-        text: str,
+        text: str | list[Any],
         actions: list[AgentAction],
         updates: dict[str, Any],
         failed: bool,
         return_directly: bool = False,
     ) -> ToolOutcome:
-        """Journal the completed call and return its outcome (flushed by the caller)."""
-        self.journal.note_tool(
-            self.key,
-            ToolRecord(
+        """Journal the completed call and return its outcome (flushed by the caller).
+
+        ``text``: the result's text, or its parts (:func:`render_result`).
+        """
+        call = self.call
+        message = Message.tool(text, tool_call_id=call.id, name=call.name)
+        if type(text) is str:
+            record = ToolRecord(
                 text,
                 failed=failed,
                 return_directly=return_directly,
                 actions=actions,
                 updates=updates,
-            ),
-        )
-        call = self.call
-        message = Message.tool(text, tool_call_id=call.id, name=call.name)
+            )
+        else:
+            record = ToolRecord(
+                message.content,
+                failed=failed,
+                return_directly=return_directly,
+                actions=actions,
+                updates=updates,
+                parts=message.parts,
+            )
+        self.journal.note_tool(self.key, record)
         return ToolOutcome(
             message, actions, return_directly=return_directly, failed=failed, index=index
         )
@@ -190,7 +218,7 @@ def _replayed(recorded: ToolRecord, call: ToolCall, ctx: RunContext, index: int)
     for name, value in recorded.updates.items():
         ctx.set(name, value)
     return ToolOutcome(
-        Message.tool(recorded.content, tool_call_id=call.id, name=call.name),
+        Message.tool(recorded.parts or recorded.content, tool_call_id=call.id, name=call.name),
         recorded.actions,
         return_directly=recorded.return_directly,
         failed=recorded.failed,
@@ -269,10 +297,18 @@ async def _invoke(
     # context (a plain function without a ToolContext parameter) cannot make any.
     updates, token = start_recording() if traits.uses_context else (_NO_UPDATES, None)
     tool_ctx = None if traits.plain else call_ctx.tool_ctx
+    # Middleware (docs/middleware.md) reaches the call through the run context: tools sit
+    # below agents. None, the common case, costs one attribute check.
+    invoker = call_ctx.run.tool_invoker(call_ctx.agent_name)
     try:
-        value = await tool.call(arguments, tool_ctx)  # type: ignore[arg-type]
+        if invoker is None:
+            value = await tool.call(arguments, tool_ctx)  # type: ignore[arg-type]
+        else:
+            value = await invoker(tool, arguments, call_ctx.call.id, call_ctx.run, tool_ctx)
     except Interrupt as signal:
         return _raised_interrupt(signal, call_ctx, index)
+    except (MiddlewareError, GuardrailTripped):
+        raise  # a middleware's own failure ends the agent (the tool's errors are reported)
     except Exception as exc:
         if raise_errors:
             raise
@@ -280,8 +316,8 @@ async def _invoke(
         outcome = call_ctx.complete(index, text, [], updates, True)
     else:
         actions = tool_ctx.actions if tool_ctx is not None else []
-        text = render_result(value)
-        outcome = call_ctx.complete(index, text, actions, updates, False, tool.return_directly)
+        content = render_result(value)
+        outcome = call_ctx.complete(index, content, actions, updates, False, tool.return_directly)
     finally:
         if token is not None:
             stop_recording(token)
