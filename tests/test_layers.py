@@ -13,7 +13,7 @@ import adk
 
 # Lowest first; a module may import only from its own layer or lower ones.
 LAYERS = [
-    {"errors", "messages", "events", "_streams", "_lazy"},
+    {"errors", "messages", "events", "_streams", "_lazy", "content"},
     {"models"},
     {"serving"},
     {"state"},
@@ -21,6 +21,7 @@ LAYERS = [
     {"tools"},
     {"agents"},
     {"runner"},
+    {"mcp"},
     {"__init__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
