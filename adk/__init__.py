@@ -22,6 +22,12 @@ _EXPORTS: dict[str, str] = {
     "Role": "adk.messages",
     "ToolCall": "adk.messages",
     "Usage": "adk.messages",
+    # content (multimodal parts)
+    "AudioPart": "adk.content",
+    "FilePart": "adk.content",
+    "ImagePart": "adk.content",
+    "Part": "adk.content",
+    "TextPart": "adk.content",
     # events
     "AgentAction": "adk.events",
     "AgentEvent": "adk.events",
@@ -49,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "ModelTimeoutError": "adk.errors",
     "OutputValidationError": "adk.errors",
     "ScriptExhaustedError": "adk.errors",
+    "GuardrailTripped": "adk.errors",
+    "MiddlewareError": "adk.errors",
     "ToolError": "adk.errors",
     # agents
     "Agent": "adk.agents.base",
@@ -59,6 +67,11 @@ _EXPORTS: dict[str, str] = {
     "default_model_input": "adk.agents.chat_model",
     "AgentTool": "adk.agents.agent_tool",
     "OutputMode": "adk.agents.output",
+    "Guardrail": "adk.agents.guardrails",
+    "GuardrailResult": "adk.agents.guardrails",
+    "guardrail": "adk.agents.guardrails",
+    "Middleware": "adk.agents.middleware",
+    "ToolCallInfo": "adk.agents.middleware",
     "HistoryEntry": "adk.events",
     "HistoryRewriter": "adk.agents.history",
     "default_history_rewriter": "adk.agents.history",
@@ -176,10 +189,19 @@ if TYPE_CHECKING:
         TransferLimitExceeded as TransferLimitExceeded,
         run_agent as run_agent,
     )
+    from adk.agents.guardrails import (
+        Guardrail as Guardrail,
+        GuardrailResult as GuardrailResult,
+        guardrail as guardrail,
+    )
     from adk.agents.history import (
         HistoryRewriter as HistoryRewriter,
         default_history_rewriter as default_history_rewriter,
         input_messages as input_messages,
+    )
+    from adk.agents.middleware import (
+        Middleware as Middleware,
+        ToolCallInfo as ToolCallInfo,
     )
     from adk.agents.output import (
         OutputMode as OutputMode,
@@ -195,14 +217,23 @@ if TYPE_CHECKING:
         ParallelAgent as ParallelAgent,
         SequentialAgent as SequentialAgent,
     )
+    from adk.content import (
+        AudioPart as AudioPart,
+        FilePart as FilePart,
+        ImagePart as ImagePart,
+        Part as Part,
+        TextPart as TextPart,
+    )
     from adk.errors import (
         AdkError as AdkError,
         AgentRunError as AgentRunError,
         ArgumentTypeError as ArgumentTypeError,
         ConfigurationError as ConfigurationError,
         ContextWindowExceededError as ContextWindowExceededError,
+        GuardrailTripped as GuardrailTripped,
         InstructionError as InstructionError,
         MaxIterationsExceeded as MaxIterationsExceeded,
+        MiddlewareError as MiddlewareError,
         ModelAuthenticationError as ModelAuthenticationError,
         ModelBadRequestError as ModelBadRequestError,
         ModelConnectionError as ModelConnectionError,

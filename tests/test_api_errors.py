@@ -83,7 +83,11 @@ def test_tools_must_be_a_collection_of_tools() -> None:
         chat(tools=FunctionTool(add))
     with pytest.raises(TypeError, match=r"tools must be a list .* got str"):
         chat(tools="add")
-    with pytest.raises(TypeError, match=r"tools\[1\] must be a Tool or a function, got int 3"):
+    with pytest.raises(
+        TypeError,
+        match=r"tools\[1\] must be a Tool, a tool provider \(such as an MCPToolset\) "
+        r"or a function, got int 3",
+    ):
         chat(tools=[add, 3])
 
 

@@ -57,6 +57,17 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "Paris: light rain, 18.0 C",
         "'lookups': 2",
     ],
+    "mcp_tools.py": [
+        "<- notes_add: note 2 saved",
+        "(approval asked: notes_clear {})",
+        "<- notes_clear: deleted 2 notes",
+        "notes server closed",
+    ],
+    "guardrails.py": [
+        'tool result: {"id":"A-17","status":"shipped","paid_with":"card **** redacted ****"}',
+        "[cache] answered from the cache",
+        "refused: GuardrailTripped: input guardrail 'on_topic' tripped: not about an order",
+    ],
     "structured_extraction.py": [
         "- Ada Lovelace <ada@analytical.example> wants a demo",
         "- Charles Babbage <charles@difference.example> wants a quote",
