@@ -17,6 +17,7 @@ from contextlib import aclosing
 from typing import Any, Literal
 
 from adk.agents.base import Agent, AgentInput, BaseAgent
+from adk.agents.chat_steps import answered, tools_ran
 from adk.agents.guarding import call_model, stream_model, streamed_response
 from adk.agents.guardrails import Guardrail, GuardrailFunction, checked_guardrails
 from adk.agents.history import TRANSFER_TOOL_NAME
@@ -26,13 +27,10 @@ from adk.agents.output import (
     FINAL_RESULT_TOOL,
     OUTPUT_MODES,
     FinalResultTool,
-    OutputInvalid,
     OutputMode,
     OutputSpec,
     checked_output_type,
-    correction,
     final_result_text,
-    output_error,
     resolve_mode,
 )
 from adk.agents.settings import (
@@ -49,19 +47,17 @@ from adk.agents.tree import is_workflow, known_tree
 from adk.agents.turn import (
     Toolset,
     Turn,
-    ending_last,
     journaled_reply,
-    one_transfer,
     provided_toolset,
 )
 from adk.errors import ConfigurationError, MaxIterationsExceeded, ToolError
-from adk.events import AgentAction, AgentEvent, Interrupted
+from adk.events import AgentEvent
 from adk.messages import Message, repair_text
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
 from adk.state.addressing import model_call_key
 from adk.state.context import RunContext
 from adk.tools.base import Tool
-from adk.tools.batch import order_for_delivery, run_tool_calls, stream_tool_calls
+from adk.tools.batch import run_tool_calls, stream_tool_calls
 from adk.tools.execution import ToolOutcome
 from adk.tools.provider import ToolProvider
 
@@ -257,18 +253,10 @@ class ChatModelAgent(BaseAgent):
         deliver it, run the tool calls it asks for, deliver their results,
         and stop at a final answer, a turn-ending tool or a pause.
         """
-        if not self._mode:
-            self._mode = await resolve_mode(self.model, self.output_mode)
-        toolset = self._toolset(ctx)
-        if self.providers:
-            try:
-                toolset = await provided_toolset(
-                    self.name, toolset, self.providers, ctx, self._provided
-                )
-            except ToolError as exc:
-                yield self.error_event(ctx, exc)
-                return
-        turn = Turn(self, ctx, toolset, await self.build_messages(input, ctx, toolset.instruction))
+        turn = await self._turn(input, ctx)
+        if isinstance(turn, AgentEvent):  # the turn could not start
+            yield turn
+            return
         journal, invocation = turn.journal, ctx.invocation
         for iteration in range(turn.max_iterations):
             key = model_call_key(invocation, iteration)
@@ -280,63 +268,39 @@ class ChatModelAgent(BaseAgent):
                             yield delta
                     reply = turn.reply
                 else:
-                    request = self._request(turn, key, False)
-                    reply = journaled_reply(
-                        turn, key, (await call_model(self, turn, key)(self.model, request)).message
-                    )
+                    reply = await self._called_reply(turn, key)
                 if journal.step:
                     await journal.flush()
             assert reply is not None
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.
             if not reply.tool_calls:
-                events, done = self._answer(turn, reply)
-                for event in events:
-                    yield event
-                if done:
-                    return
-                continue  # invalid structured output: the correction is queued, try again
-            yield self.event(ctx, message=reply)
-            calls, toolset = reply.tool_calls, turn.toolset
-            if toolset.emitting and toolset.emits_events([call.name for call in calls]):
-                outcomes: list[ToolOutcome] = []
-                async with aclosing(self._streamed_tool_calls(turn, reply, key)) as items:
-                    async for item in items:
-                        if isinstance(item, list):
-                            outcomes = item
-                        else:
-                            yield item
+                events, done = answered(self, turn, reply)
             else:
-                outcomes = await run_tool_calls(
-                    calls, toolset, ctx, self.name, key_prefix=key, raise_errors=turn.raise_errors
-                )
-            completed = one_transfer(order_for_delivery(outcomes))
-            if len(completed) < len(outcomes):  # some calls wait for an answer
-                for outcome in completed:
-                    yield self.event(ctx, message=outcome.message, action=outcome.merged_action())
-                pending = tuple(info for outcome in outcomes for info in outcome.interrupts)
-                yield self.event(
-                    ctx, action=AgentAction(interrupted=Interrupted(interrupts=pending))
-                )
-                return
-            ending = self._turn_end(completed)
-            value = self._ending_value(ending)
-            for outcome in ending_last(completed, ending):
-                action = outcome.merged_action()
-                if outcome is ending and value is not None:
-                    yield self.event(ctx, message=outcome.message, action=action, value=value)
+                yield self.event(ctx, message=reply)
+                toolset = turn.toolset
+                if toolset.emitting and toolset.emits_events([c.name for c in reply.tool_calls]):
+                    outcomes: list[ToolOutcome] = []
+                    async with aclosing(self._streamed_tool_calls(turn, reply, key)) as items:
+                        async for item in items:
+                            if isinstance(item, list):
+                                outcomes = item
+                            else:
+                                yield item
                 else:
-                    yield self.event(ctx, message=outcome.message, action=action)
-            if ending is not None:
-                if not any(action.transfer_to_agent for action in ending.actions):
-                    self._store_output(ctx, ending.message.content, value)
+                    outcomes = await run_tool_calls(
+                        reply.tool_calls,
+                        toolset,
+                        ctx,
+                        self.name,
+                        key_prefix=key,
+                        raise_errors=turn.raise_errors,
+                    )
+                events, done = tools_ran(self, turn, reply, outcomes)
+            for event in events:
+                yield event
+            if done:
                 return
-            if self.output is not None:
-                failure = self._failed_final_result(turn, reply, completed)
-                if failure is not None:
-                    yield failure
-                    return
-            turn.messages = [*turn.messages, reply, *[outcome.message for outcome in completed]]
         yield self.error_event(
             ctx,
             MaxIterationsExceeded(
@@ -344,6 +308,29 @@ class ChatModelAgent(BaseAgent):
                 "answer (raise max_iterations if the task needs more tool rounds)"
             ),
         )
+
+    async def _turn(self, input: AgentInput, ctx: RunContext) -> Turn | AgentEvent:
+        """A new turn: output mode resolved, tools listed, first messages built.
+
+        A tool provider that cannot list its tools ends the turn before any
+        model call: its error event comes back instead.
+        """
+        if not self._mode:
+            self._mode = await resolve_mode(self.model, self.output_mode)
+        toolset = self._toolset(ctx)
+        if self.providers:
+            try:
+                toolset = await provided_toolset(
+                    self.name, toolset, self.providers, ctx, self._provided
+                )
+            except ToolError as exc:
+                return self.error_event(ctx, exc)
+        return Turn(self, ctx, toolset, await self.build_messages(input, ctx, toolset.instruction))
+
+    async def _called_reply(self, turn: Turn, key: str) -> Message:
+        """Call the model (not streaming) and journal its reply under ``key``."""
+        response = await call_model(self, turn, key)(self.model, self._request(turn, key, False))
+        return journaled_reply(turn, key, response.message)
 
     def _request(self, turn: Turn, key: str, stream: bool) -> ModelRequest:
         """The request of the model call journaled under ``key``."""
@@ -403,80 +390,3 @@ class ChatModelAgent(BaseAgent):
             key_prefix=key,
             raise_errors=turn.raise_errors,
         )
-
-    def _turn_end(self, outcomes: list[ToolOutcome]) -> ToolOutcome | None:
-        """The outcome that ends this turn (exit, transfer, break-loop, return-directly)."""
-        for outcome in outcomes:
-            if not outcome.actions:
-                continue
-            for action in outcome.actions:
-                if action.exit or action.transfer_to_agent is not None or action.break_loop:
-                    return outcome
-        for outcome in outcomes:
-            if not outcome.failed and (
-                outcome.return_directly or outcome.message.name in self.return_directly
-            ):
-                return outcome
-        return None
-
-    def _answer(self, turn: Turn, reply: Message) -> tuple[list[AgentEvent], bool]:
-        """The events of a reply without tool calls, and whether they end the turn.
-
-        Without ``output_type`` the reply is the answer. With one, a valid reply
-        is delivered with its value; an invalid one is delivered as it is (it
-        happened, and its tokens count) and then either ends the turn with an
-        :class:`~adk.OutputValidationError` (retries spent) or the turn goes on
-        with a correction queued for the next model call.
-        """
-        ctx, output = turn.ctx, self.output
-        if output is None:
-            self._store_output(ctx, reply.content)
-            return [self.event(ctx, message=reply)], True
-        try:
-            value = output.parse_text(reply.content)
-        except OutputInvalid as exc:
-            errors = exc.errors
-            if self.mode == "tool":
-                errors = [f"give your answer by calling the {FINAL_RESULT_TOOL} tool", *errors]
-            events = [self.event(ctx, message=reply)]
-            turn.output_failures += 1
-            if turn.output_failures > self.output_retries:
-                error = output_error(output, reply.content, errors, turn.output_failures)
-                return [*events, self.error_event(ctx, error)], True
-            turn.messages = [*turn.messages, reply, Message.user(correction(errors))]
-            return events, False
-        self._store_output(ctx, reply.content, value)
-        return [self.event(ctx, message=reply, value=value)], True
-
-    def _ending_value(self, ending: ToolOutcome | None) -> Any:
-        """The validated value of a turn ended by a successful ``final_result`` call, else None."""
-        output = self.output
-        if output is None or ending is None or ending.failed:
-            return None
-        if ending.message.name != FINAL_RESULT_TOOL:
-            return None
-        return output.parse_text(ending.message.content)
-
-    def _failed_final_result(
-        self, turn: Turn, reply: Message, outcomes: list[ToolOutcome]
-    ) -> AgentEvent | None:
-        """Count invalid ``final_result`` calls; the error event once retries are spent."""
-        assert self.output is not None
-        failed = [o for o in outcomes if o.failed and o.message.name == FINAL_RESULT_TOOL]
-        if not failed:
-            return None
-        turn.output_failures += len(failed)
-        if turn.output_failures <= self.output_retries:
-            return None
-        last = failed[-1]
-        raw = reply.tool_calls[last.index].arguments if last.index < len(reply.tool_calls) else ""
-        error = output_error(self.output, raw, [last.message.content], turn.output_failures)
-        return self.error_event(turn.ctx, error)
-
-    def _store_output(self, ctx: RunContext, text: str, value: Any = None) -> None:
-        """Set ``output_key``: the answer's text, or the validated value as JSON-able data."""
-        if self.output_key:
-            if value is not None and self.output is not None:
-                ctx.set(self.output_key, self.output.dump(value))
-            else:
-                ctx.set(self.output_key, text)
