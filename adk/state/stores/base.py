@@ -82,6 +82,25 @@ def failure_reason(exc: BaseException, *secrets: str | None) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+class Subscription(Protocol):
+    """A live subscription to one notification channel of a store (optional capability).
+
+    Stores that can push notifications (Redis pub/sub, PostgreSQL
+    LISTEN/NOTIFY) have two optional methods besides the protocol's eight:
+    ``async notify(channel, message)`` and ``subscribe(channel)``, an async
+    context manager giving one of these (on a connection of its own, closed
+    on exit). Callers look them up with ``getattr`` and poll when a store has
+    none. Signals use them to wake a run's listener (:mod:`adk.state.signals`).
+    """
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a message; True if one arrived.
+
+        Raises :class:`StoreUnavailable` when the connection is lost.
+        """
+        ...
+
+
 @runtime_checkable
 class CheckpointStore(Protocol):
     """Where checkpoints live: in memory, SQLite, Redis or PostgreSQL.

@@ -8,6 +8,7 @@ raise :class:`~adk.state.stores.base.StoreUnavailable`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import time
@@ -293,6 +294,41 @@ class PostgresStore:
             rows = await cursor.fetchall()
         return [str(ns) for (ns,) in rows]
 
+    async def notify(self, channel: str, message: str) -> None:
+        """``NOTIFY`` subscribers of ``channel`` with ``message`` (sent when the write commits).
+
+        PostgreSQL channel names are short identifiers, so every logical
+        channel of the store shares one PostgreSQL channel named after the
+        table; the payload is ``<channel>\\n<message>`` and subscribers keep
+        their own channel's.
+        """
+        async with self._connection("notify") as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (self.table, f"{channel}\n{message}"))
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[PostgresSubscription]:
+        """``LISTEN`` on a dedicated autocommit connection (not a pooled one), closed on exit."""
+        import psycopg
+
+        conninfo = self.dsn if self.dsn is not None else str(self._pool.conninfo)
+        libpq_timeout = max(2, math.ceil(self.connect_timeout))
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                conn = await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, connect_timeout=libpq_timeout
+                )
+        except Exception as exc:
+            if _is_connection_failure(exc):
+                raise self._unavailable("subscribe", exc) from exc
+            raise
+        try:
+            subscription = PostgresSubscription(self, conn, channel)
+            await subscription.call(conn.execute(f'LISTEN "{self.table}"'))
+            yield subscription
+        finally:
+            with contextlib.suppress(Exception):  # closing a dead connection may fail
+                await conn.close()
+
     async def purge_expired(self) -> int:
         """Delete every expired record (reads already skip them); the number deleted."""
         async with self._connection("purge_expired") as conn:
@@ -308,3 +344,36 @@ class PostgresStore:
             if self._own_pool and self._pool is not None:
                 pool, self._pool, self._ready = self._pool, None, False
                 await pool.close()
+
+
+class PostgresSubscription:
+    """A LISTEN subscription of a :class:`PostgresStore` (see ``PostgresStore.subscribe``)."""
+
+    def __init__(self, store: PostgresStore, conn: Any, channel: str) -> None:
+        self._store = store
+        self._conn = conn
+        self._prefix = channel + "\n"
+
+    async def call(self, awaitable: Any) -> Any:
+        """Await a command on the connection; connection errors become StoreUnavailable."""
+        try:
+            return await awaitable
+        except Exception as exc:
+            if _is_connection_failure(exc):
+                raise self._store._unavailable("subscribe", exc) from exc
+            raise
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a notification on the channel; True if one came."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            woken = await self.call(self._next(remaining))
+            if woken:
+                return True
+        return False
+
+    async def _next(self, seconds: float) -> bool:
+        """One notification within ``seconds``: True if it was for this channel."""
+        async for note in self._conn.notifies(timeout=seconds, stop_after=1):
+            return bool(note.payload.startswith(self._prefix))
+        return False

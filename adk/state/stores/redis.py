@@ -228,6 +228,39 @@ class RedisStore:
                 found.add(key[len(self.key_prefix) :])
         return sorted(found)
 
+    async def notify(self, channel: str, message: str) -> None:
+        """``PUBLISH`` ``message`` on ``channel`` (under the key prefix); wakes subscribers."""
+        async with self._guard("notify"):
+            await self._redis.publish(self._key(channel), message)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[RedisSubscription]:
+        """``SUBSCRIBE`` to ``channel`` on a connection of its own (not the pool's), closed on exit.
+
+        A dedicated connection, so that a thousand listeners never take the
+        pool's connections from the store's operations.
+        """
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        client = _driver().Redis.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout,
+            socket_timeout=None,  # a subscriber waits for messages as long as it likes
+            retry=Retry(NoBackoff(), 0),
+        )
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        subscription = RedisSubscription(self, pubsub)
+        try:
+            await subscription.call("subscribe", pubsub.subscribe(self._key(channel)))
+            yield subscription
+        finally:
+            try:
+                await pubsub.aclose()
+                await client.aclose()
+            except self._failures:
+                pass  # the connection is already gone
+
     async def purge_expired(self) -> int:
         """Nothing to do: Redis deletes expired keys itself. Returns 0."""
         return 0
@@ -236,3 +269,27 @@ class RedisStore:
         """Close the pool's connections (the next operation opens new ones)."""
         await self._redis.aclose()
         await self._pool.disconnect()
+
+
+class RedisSubscription:
+    """A pub/sub subscription of a :class:`RedisStore` (see ``RedisStore.subscribe``)."""
+
+    def __init__(self, store: RedisStore, pubsub: Any) -> None:
+        self._store = store
+        self._pubsub = pubsub
+
+    async def call(self, operation: str, awaitable: Any) -> Any:
+        """Await a pub/sub command; connection errors become StoreUnavailable."""
+        store = self._store
+        try:
+            return await awaitable
+        except store._failures as exc:
+            if isinstance(exc, store._not_failures):
+                raise
+            reason = failure_reason(exc, store._password)
+            raise StoreUnavailable("redis", store.address, operation, reason) from exc
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a message on the channel; True if one came."""
+        get = self._pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
+        return await self.call("subscribe", get) is not None
