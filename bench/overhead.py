@@ -111,8 +111,11 @@ async def baseline_turn(question: str, max_iterations: int = 20) -> str:
 # --------------------------------------------------------------------------- adk side
 
 
-def build_adk_case() -> Any:
-    """The adk runner and a zero-argument coroutine function doing one turn."""
+def build_adk_case(**runner_options: Any) -> Any:
+    """The adk runner and a zero-argument coroutine function doing one turn.
+
+    ``runner_options`` go to the Runner (bench/tracing.py times the same turn traced).
+    """
     from adk import ChatModelAgent, Runner, ScriptedModel, ToolCall
 
     def script(request: Any) -> Any:
@@ -121,7 +124,7 @@ def build_adk_case() -> Any:
         return ToolCall(id=CALL_ID, name="add", arguments=ARGUMENTS)
 
     model = ScriptedModel(script)
-    runner = Runner(ChatModelAgent("assistant", model=model, tools=[add]))
+    runner = Runner(ChatModelAgent("assistant", model=model, tools=[add]), **runner_options)
     requests = model.requests
 
     async def adk_once() -> str:

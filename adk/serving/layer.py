@@ -286,6 +286,19 @@ class ServingLayer:
 
         return RunServingStats(run_id, tuple(self._by_run.get(run_id, ())))
 
+    def call_metrics(self, run_id: str, call_id: str) -> CallMetrics | None:
+        """The metrics of call ``call_id`` of run ``run_id`` (its last attempt), if recorded.
+
+        Read right after the call (tracing puts them on the call's span): the
+        run's newest lines are looked at first.
+        """
+        calls = self._by_run.get(run_id)
+        if calls is not None:
+            for metrics in reversed(calls):
+                if metrics.call_id == call_id:
+                    return metrics
+        return None
+
     def summary(self, backend: str | None = None, replica: str | None = None) -> ServingSummary:
         """Aggregates over recent calls: of everything, one backend, or one replica of it
         (``replica`` is its label: the URL)."""
