@@ -56,8 +56,14 @@ _EXPORTS: dict[str, str] = {
     "OutputValidationError": "adk.errors",
     "ScriptExhaustedError": "adk.errors",
     "GuardrailTripped": "adk.errors",
+    "UsageLimitExceeded": "adk.errors",
+    "UsageLimits": "adk.state.limits",
     "MiddlewareError": "adk.errors",
+    "RunCancelled": "adk.errors",
+    "RunControlError": "adk.errors",
     "ToolError": "adk.errors",
+    # tracing (OpenTelemetry is imported only when tracing is switched on)
+    "Tracing": "adk.tracing.config",
     # agents
     "Agent": "adk.agents.base",
     "AgentInput": "adk.agents.base",
@@ -130,6 +136,10 @@ _EXPORTS: dict[str, str] = {
     "RedisStore": "adk.state.stores.redis",
     "PostgresStore": "adk.state.stores.postgres",
     "StoreUnavailable": "adk.state.stores.base",
+    "Signal": "adk.state.signals",
+    "SignalListener": "adk.state.signals",
+    "read_signals": "adk.state.signals",
+    "send_signal": "adk.state.signals",
     "CheckpointError": "adk.state.serde",
     "CheckpointCorrupted": "adk.state.serde",
     "CheckpointVersionError": "adk.state.serde",
@@ -159,7 +169,11 @@ _EXPORTS: dict[str, str] = {
     # runner
     "RunContext": "adk.state.context",
     "RunResult": "adk.runner.result",
+    "Trajectory": "adk.runner.trajectory",
+    "TrajectoryCorrupted": "adk.runner.trajectory",
     "Runner": "adk.runner.runner",
+    "RunHandle": "adk.runner.handle",
+    "RunStatusInfo": "adk.runner.status",
 }
 
 # Type checkers read the explicit ``import X as X`` re-exports below; at run time the
@@ -242,8 +256,11 @@ if TYPE_CHECKING:
         ModelServerError as ModelServerError,
         ModelTimeoutError as ModelTimeoutError,
         OutputValidationError as OutputValidationError,
+        RunCancelled as RunCancelled,
+        RunControlError as RunControlError,
         ScriptExhaustedError as ScriptExhaustedError,
         ToolError as ToolError,
+        UsageLimitExceeded as UsageLimitExceeded,
     )
     from adk.events import (
         AgentAction as AgentAction,
@@ -284,6 +301,9 @@ if TYPE_CHECKING:
         CheckpointNotFound as CheckpointNotFound,
         RunExists as RunExists,
     )
+    from adk.runner.handle import (
+        RunHandle as RunHandle,
+    )
     from adk.runner.records import (
         CheckpointInfo as CheckpointInfo,
     )
@@ -292,6 +312,13 @@ if TYPE_CHECKING:
     )
     from adk.runner.runner import (
         Runner as Runner,
+    )
+    from adk.runner.status import (
+        RunStatusInfo as RunStatusInfo,
+    )
+    from adk.runner.trajectory import (
+        Trajectory as Trajectory,
+        TrajectoryCorrupted as TrajectoryCorrupted,
     )
     from adk.serving.cache import (
         CacheDecision as CacheDecision,
@@ -357,12 +384,21 @@ if TYPE_CHECKING:
         LeaseLost as LeaseLost,
         RunInProgress as RunInProgress,
     )
+    from adk.state.limits import (
+        UsageLimits as UsageLimits,
+    )
     from adk.state.serde import (
         CheckpointCorrupted as CheckpointCorrupted,
         CheckpointError as CheckpointError,
         CheckpointVersionError as CheckpointVersionError,
         SerializationError as SerializationError,
         register_type as register_type,
+    )
+    from adk.state.signals import (
+        Signal as Signal,
+        SignalListener as SignalListener,
+        read_signals as read_signals,
+        send_signal as send_signal,
     )
     from adk.state.stores.base import (
         CheckpointStore as CheckpointStore,
@@ -395,4 +431,7 @@ if TYPE_CHECKING:
     )
     from adk.tools.provider import (
         ToolProvider as ToolProvider,
+    )
+    from adk.tracing.config import (
+        Tracing as Tracing,
     )

@@ -6,6 +6,8 @@ are what the attached exception is, and what ``Runner.invoke`` raises.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AdkError(Exception):
     """Base class of every error adk raises itself."""
@@ -155,3 +157,90 @@ class MiddlewareError(AdkError):
     is the ``__cause__``. Errors of the call itself that a middleware lets
     through (a model error, a tool's exception) keep their own type.
     """
+
+
+class RunCancelled(AdkError):
+    """The run was cancelled by a ``cancel`` signal (its handle, or by run id from anywhere).
+
+    Its last event is an error event of this type; calls in flight were
+    cancelled and the calls completed before stay journaled.
+    """
+
+
+class RunControlError(AdkError):
+    """A signal cannot apply: unknown kind, unknown run, or a run in the wrong status.
+
+    Attributes: ``run_id``, ``status`` (None for an unknown run) and ``signal``.
+    """
+
+    def __init__(self, run_id: str, status: str | None, signal: str, reason: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.signal = signal
+        self.reason = reason
+        super().__init__(f"signal {signal!r} to run {run_id!r} (status {status}): {reason}")
+
+    def __reduce__(self) -> tuple[type[RunControlError], tuple[str, str | None, str, str]]:
+        return type(self), (self.run_id, self.status, self.signal, self.reason)
+
+
+class UsageLimitExceeded(AdkError):
+    """A run's usage limit (``adk.UsageLimits``) would be passed; the run stops before it is.
+
+    Attributes: ``limit`` (the field, e.g. ``"max_cost"``), ``maximum`` (its
+    value), ``amount`` (what was used, or would be with the next call), ``agent``
+    (the agent whose own limit it is, "" for the run's), ``run_id`` (resume the
+    run by this id with a raised limit: nothing completed is repeated). They
+    travel with the error event as ``ErrorInfo.details``.
+    """
+
+    def __init__(
+        self, limit: str, maximum: float, amount: float, *, agent: str = "", run_id: str = ""
+    ) -> None:
+        self.limit = limit
+        self.maximum = maximum
+        self.amount = amount
+        self.agent = agent
+        self.run_id = run_id
+        whose = f"agent {agent!r} " if agent else ""
+        resume = (
+            f"; resume with a higher limit: runner.resume({run_id!r}, usage_limits=...)"
+            if run_id
+            else ""
+        )
+        super().__init__(
+            f"{whose}usage limit {limit}={maximum:g} reached: {amount:g} used or needed{resume}"
+        )
+
+    def again(self) -> UsageLimitExceeded:
+        """A fresh copy, raised by every later call of the run (one stop ends it all)."""
+        return UsageLimitExceeded(
+            self.limit, self.maximum, self.amount, agent=self.agent, run_id=self.run_id
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[str, float, float, str, str]]:
+        return _rebuild_usage_error, (
+            self.limit,
+            self.maximum,
+            self.amount,
+            self.agent,
+            self.run_id,
+        )
+
+    @property
+    def details(self) -> dict[str, object]:
+        """Which limit, its value, the amount, the agent and the run id to resume."""
+        return {
+            "limit": self.limit,
+            "maximum": self.maximum,
+            "amount": self.amount,
+            "agent": self.agent,
+            "run_id": self.run_id,
+        }
+
+
+def _rebuild_usage_error(
+    limit: str, maximum: float, amount: float, agent: str, run_id: str
+) -> UsageLimitExceeded:
+    """Unpickle a :class:`UsageLimitExceeded` (its attributes are keyword arguments)."""
+    return UsageLimitExceeded(limit, maximum, amount, agent=agent, run_id=run_id)

@@ -68,6 +68,30 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "[cache] answered from the cache",
         "refused: GuardrailTripped: input guardrail 'on_topic' tripped: not about an order",
     ],
+    "eval_replay.py": [
+        "answer: The price is 6.50 EUR.",
+        "replayed 2 model calls, same answer: True",
+        "divergence at cashier|m1: message 3 differs: recorded tool 'price': '6.50 EUR', "
+        "now tool 'price': '7.80 EUR'",
+        "cake-taxed  FAIL",
+        "2/3 passed",
+    ],
+    "pause_and_steer.py": [
+        "status: running (research in flight)",
+        "[second process] status before resume: paused",
+        "writer: The moon pulls the sea toward it, and that makes the tides.",
+        "status: completed",
+        "research calls: 1",
+    ],
+    "budgeted_research.py": [
+        "stopped: max_cost limit 0.01 USD, 0.0120 USD needed",
+        "over the limit by 0.0020 USD",
+        "model calls before the stop: 4",
+        "model calls after the resume: 3 (repeated: False)",
+        "answer: Brief: demand is growing fast, LFP makes batteries durable, falling tariffs "
+        "are the main risk.",
+        "total usage: 10100 prompt + 540 completion tokens, 0.0307 USD",
+    ],
     "structured_extraction.py": [
         "- Ada Lovelace <ada@analytical.example> wants a demo",
         "- Charles Babbage <charles@difference.example> wants a quote",

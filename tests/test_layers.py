@@ -20,8 +20,9 @@ LAYERS = [
     {"sessions"},
     {"tools"},
     {"agents"},
+    {"tracing"},
     {"runner"},
-    {"mcp"},
+    {"mcp", "evals"},
     {"__init__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

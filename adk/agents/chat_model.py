@@ -260,6 +260,11 @@ class ChatModelAgent(BaseAgent):
         journal, invocation = turn.journal, ctx.invocation
         for iteration in range(turn.max_iterations):
             key = model_call_key(invocation, iteration)
+            if ctx._shared.control is not None:  # signals act here (adk.runner.control)
+                paused = await ctx._shared.control.safe_point(self, turn, key)
+                if paused is not None:
+                    yield paused
+                    return
             reply = journal.model_result(key)
             if reply is None:
                 if ctx.streaming:
@@ -272,6 +277,9 @@ class ChatModelAgent(BaseAgent):
                 if journal.step:
                     await journal.flush()
             assert reply is not None
+            account = ctx._shared.account
+            if account is not None:  # the run's usage (adk.state.budgets), replayed replies too
+                account.charge(self.name, self.model, reply.usage, key)
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.
             if not reply.tool_calls:

@@ -53,6 +53,7 @@ async def run_agent(
     a child failed). Cancellation is never swallowed.
     """
     tree = tree_of(ctx, agent)
+    tracer = ctx._shared.tracer
     current, current_input, current_ctx = agent, input, ctx
     while True:
         transfer_to: str | None = None
@@ -61,6 +62,8 @@ async def run_agent(
         invocation, journal, seq = current_ctx.invocation, current_ctx.journal, 0
         record = current_ctx.events.append
         stream = current.run(current_input, current_ctx)
+        if tracer is not None:  # Runner(tracing=...): the invocation in an invoke_agent span
+            stream = tracer.agent_stream(current.name, current_ctx, stream)
         raised: Exception | None = None
         try:
             async for event in stream:

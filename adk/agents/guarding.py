@@ -25,6 +25,7 @@ from adk._streams import merged
 from adk.agents.guardrails import concurrently, run_guardrails
 from adk.agents.middleware import Middleware, run_model_chain
 from adk.agents.output import FINAL_RESULT_TOOL
+from adk.agents.recording import RecordedStream
 from adk.agents.run_guards import GuardState, record_trip
 from adk.errors import GuardrailTripped
 from adk.messages import Message
@@ -86,24 +87,62 @@ async def _check_output(agent: ChatModelAgent, ctx: RunContext, key: str, reply:
 def call_model(agent: ChatModelAgent, turn: Turn, key: str) -> Generate:
     """How ``agent`` makes its (non-streamed) model call ``key``: ``call(model, request)``."""
     ctx = turn.ctx
+    account = ctx._shared.account
+    if account is not None and account.limited:  # usage limits: checked before the call
+        account.before_model(agent.name, agent.model, turn.messages, turn.toolset.specs, key)
+    shared = ctx._shared
     # Inlined checks: this runs for every model call of every agent.
+    if (
+        shared.guards is None
+        and shared.recorder is None
+        and shared.tracer is None
+        and not (agent.middleware or agent.input_guardrails or agent.output_guardrails)
+    ):
+        return shared.serving.generate
+    if shared.recorder is not None:  # Runner(trajectories=True): adk.agents.recording
+        return shared.recorder.generate(_unrecorded_call(agent, ctx, key), key)  # type: ignore[no-any-return]
+    if shared.tracer is not None:  # Runner(tracing=...): the serving call in a chat span
+        return _unrecorded_call(agent, ctx, key)
+    return partial(_generate, agent, ctx, key)
+
+
+def _unrecorded_call(agent: ChatModelAgent, ctx: RunContext, key: str) -> Generate:
+    """:func:`call_model` as it is without a trajectory recorder."""
     if ctx._shared.guards is None and not (
         agent.middleware or agent.input_guardrails or agent.output_guardrails
     ):
-        return ctx._shared.serving.generate
+        return _serving_generate(ctx)
     return partial(_generate, agent, ctx, key)
+
+
+def _serving_generate(ctx: RunContext) -> Generate:
+    """The serving layer's generate; in a traced run, inside a chat span (adk.tracing)."""
+    shared = ctx._shared
+    if shared.tracer is None:
+        return shared.serving.generate
+    traced: Generate = shared.tracer.generate(shared.serving.generate, ctx)
+    return traced
+
+
+def _serving_stream(ctx: RunContext) -> Stream:
+    """The serving layer's stream; in a traced run, inside a chat span (adk.tracing)."""
+    shared = ctx._shared
+    if shared.tracer is None:
+        return shared.serving.stream
+    traced: Stream = shared.tracer.stream(shared.serving.stream, ctx)
+    return traced
 
 
 async def _generate(
     agent: ChatModelAgent, ctx: RunContext, key: str, model: ChatModel | str, request: ModelRequest
 ) -> ModelResponse:
-    serving = ctx.serving
+    generate = _serving_generate(ctx)
     chain = _chain(agent, ctx.guards)
 
     async def call() -> ModelResponse:
         if chain:
-            return await run_model_chain(chain, request, partial(serving.generate, model))
-        return await serving.generate(model, request)
+            return await run_model_chain(chain, request, partial(generate, model))
+        return await generate(model, request)
 
     try:
         checks = _input_checks(agent, ctx, key, request)
@@ -118,10 +157,30 @@ async def _generate(
 def stream_model(agent: ChatModelAgent, turn: Turn, key: str) -> Stream:
     """How ``agent`` streams its model call ``key``: ``stream(model, request)`` gives chunks."""
     ctx = turn.ctx
+    account = ctx._shared.account
+    if account is not None and account.limited:  # usage limits: checked before the call
+        account.before_model(agent.name, agent.model, turn.messages, turn.toolset.specs, key)
+    shared = ctx._shared
+    if (
+        shared.guards is None
+        and shared.recorder is None
+        and shared.tracer is None
+        and not (agent.middleware or agent.input_guardrails or agent.output_guardrails)
+    ):
+        return shared.serving.stream
+    if shared.recorder is not None:  # Runner(trajectories=True): adk.agents.recording
+        return shared.recorder.stream(_unrecorded_stream(agent, ctx, key), key)  # type: ignore[no-any-return]
+    if shared.tracer is not None:  # Runner(tracing=...): the serving call in a chat span
+        return _unrecorded_stream(agent, ctx, key)
+    return partial(GuardedStream, agent, ctx, key)
+
+
+def _unrecorded_stream(agent: ChatModelAgent, ctx: RunContext, key: str) -> Stream:
+    """:func:`stream_model` as it is without a trajectory recorder."""
     if ctx._shared.guards is None and not (
         agent.middleware or agent.input_guardrails or agent.output_guardrails
     ):
-        return ctx._shared.serving.stream
+        return _serving_stream(ctx)
     return partial(GuardedStream, agent, ctx, key)
 
 
@@ -130,6 +189,8 @@ def streamed_response(
 ) -> ModelResponse:
     """The complete response of a streamed call: the middleware's, else the chunks' sum."""
     if type(chunks) is GuardedStream and chunks.response is not None:
+        return chunks.response
+    if type(chunks) is RecordedStream and chunks.response is not None:
         return chunks.response
     return assembler.response()
 
@@ -221,13 +282,13 @@ async def _produce_call(
     send: Send,
 ) -> None:
     """Run the streamed call through the chain, sending its chunks, then its response."""
-    serving = ctx.serving
+    serving_stream = _serving_stream(ctx)
     streamed = False
 
     async def call(request: ModelRequest) -> ModelResponse:
         nonlocal streamed
         assembler = ChunkAssembler()
-        chunks = serving.stream(model, request)
+        chunks = serving_stream(model, request)
         try:
             async for chunk in chunks:
                 assembler.add(chunk)

@@ -153,6 +153,9 @@ class Checkpointer(JournalSink):
         self._batch: list[tuple[str, bytes]] | None = None
         self.segments = JournalSegments(journal)
         self._blobs = journal.blobs if journal is not None else None
+        self.trace: str | None = None
+        """The traced execution's root span (``<trace id>-<span id>``), kept with each
+        checkpoint so the execution resuming it links to that trace (adk.tracing)."""
 
     @property
     def blobs(self) -> BlobTable:
@@ -264,6 +267,7 @@ class Checkpointer(JournalSink):
             interrupts=[[i.id, list(i.address), i.info] for i in interrupts],
             answers=new_answers,
             created=time.time(),
+            trace=self.trace,
         )
         await self._put(f"cp:{number:06d}", record.encode())
         return checkpoint_id

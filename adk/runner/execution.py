@@ -12,10 +12,12 @@ import anyio
 from adk.agents.base import Agent, AgentInput, error_event
 from adk.agents.flow import run_agent
 from adk.agents.history import input_messages
+from adk.agents.recording import encode_event
 from adk.agents.run_guards import guarded_run
 from adk.agents.tree import AgentTree, tree_of
 from adk.errors import AgentRunError
 from adk.events import AgentAction, AgentEvent, Interrupted, InterruptInfo
+from adk.runner.budgets import budgeted, stopped
 from adk.runner.checkpoint import Checkpointer, run_exists
 from adk.runner.result import RunResult
 from adk.state.context import RunContext
@@ -59,6 +61,12 @@ class RunExecution:
         self._start_first = self._check_id or session is not None
         self._session_steps = session is not None and journal.step
         """A stored session's turn under ``durability="step"`` appends as it goes."""
+
+    def _trace(self) -> None:
+        """Start the run's root span if the run is traced (Runner(tracing=...), adk.tracing)."""
+        tracer = self.ctx._shared.tracer
+        if tracer is not None:
+            tracer.start_run(self.agent.name, self.ctx, self.checkpointer)
 
     def _deliverable(self, event: AgentEvent) -> bool:
         """Note the event's interrupts; False for an event replayed from before a resume."""
@@ -108,13 +116,25 @@ class RunExecution:
         failed_before = self.ctx.failed
         try:
             paused = bool(self.pending) and not failed_before
-            status = "paused" if paused else "failed" if failed_before else "finished"
+            # A usage limit stops the run resumable: checkpointed, not finished (budgets.py).
+            limited = not paused and stopped(self.ctx) is not None
+            status = "paused" if paused or limited else "failed" if failed_before else "finished"
             await self.ctx.serving.run_finished(self.ctx.run_id, status)
             final = None
             if paused:
                 final = await self._pause()
+            elif limited:
+                await self.checkpointer.checkpoint(self.journal, ())
             elif self.checkpointer.meta_written or self.journal.step or self.journal.expecting:
                 await self._close()
+            recorder = self.ctx._shared.recorder
+            if recorder is not None:  # Runner(trajectories=True): adk.agents.recording
+                if final is not None:
+                    recorder.events.append(encode_event(final))
+                await recorder.save(self.checkpointer.store, self.checkpointer.namespace, status)
+            tracer = self.ctx._shared.tracer
+            if tracer is not None:  # Runner(tracing=...): the root span's outcome
+                tracer.settled(status, final)
             if self.session is not None:
                 await self.session.settle(final)
             return final
@@ -146,6 +166,12 @@ class RunExecution:
             logger.warning("run %s ended without reading answers to %s", self.ctx.run_id, unread)
         if self.checkpointer.meta_written or journal.step:
             await self.checkpointer.finish(journal, "failed" if self.ctx.failed else "finished")
+
+    def _guarded_stream(self) -> AsyncGenerator[AgentEvent, None]:
+        """The root agent's events through the run's guards (and its trajectory recorder)."""
+        stream = guarded_run(budgeted(self._root_stream(), self.ctx), self.ctx)
+        recorder = self.ctx._shared.recorder
+        return stream if recorder is None else recorder.watch(stream, self.journal)
 
     def _root_stream(self) -> AsyncGenerator[AgentEvent, None]:
         ctx = self.ctx
@@ -182,10 +208,11 @@ class RunExecution:
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """Every event to deliver, ending with the interrupt event if the run paused."""
+        self._trace()
         try:
             final = await self._start() if self._start_first else None
             if final is None:
-                async with aclosing(guarded_run(self._root_stream(), self.ctx)) as stream:
+                async with aclosing(self._guarded_stream()) as stream:
                     async for event in stream:
                         if self._deliverable(event):
                             yield event
@@ -202,7 +229,11 @@ class RunExecution:
 
         If the store cannot be reached they are left to expire by themselves.
         Tool providers are told the run ended (they release what they held for it).
+        The run's root span ends here, however the run ended (adk.tracing).
         """
+        tracer = self.ctx._shared.tracer
+        if tracer is not None:
+            tracer.end_run(self.ctx)
         tree = self.ctx.tree
         providers = tree.tool_providers() if isinstance(tree, AgentTree) else ()
         if providers:
@@ -226,10 +257,11 @@ class RunExecution:
         ctx = self.ctx
         events: list[AgentEvent] = []
         deliverable = self._deliverable
+        self._trace()
         try:
             final = await self._start() if self._start_first else None
             if final is None:
-                async with aclosing(guarded_run(self._root_stream(), ctx)) as stream:
+                async with aclosing(self._guarded_stream()) as stream:
                     async for event in stream:
                         output = event.output
                         if output is not None and output.partial:
@@ -250,7 +282,9 @@ class RunExecution:
             if error.exception is not None:
                 raise error.exception
             raise AgentRunError(error.type, error.message, error.run_path)
-        return RunResult(ctx.run_id, events, ctx.session_values, ctx.events, ctx.serving)
+        return RunResult(
+            ctx.run_id, events, ctx.session_values, ctx.events, ctx.serving, ctx.account
+        )
 
 
 async def _end_run(providers: list[ToolProvider], run_id: str) -> None:

@@ -26,7 +26,9 @@ from adk.runner.checkpoint import (
     namespace,
     new_meta,
 )
+from adk.runner.control import attach_replay_control
 from adk.runner.execution import NewRunCheckpointer
+from adk.state.budgets import UsageAccount
 from adk.state.context import RunContext, _RunShared, new_run_id
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
@@ -156,6 +158,9 @@ async def resumed_run(
     )
     checkpointer.stored_answers.update(loaded.answers)
     journal.sink = checkpointer
+    if ctx.tracer is not None and loaded.checkpoint is not None:
+        ctx.tracer.link = loaded.checkpoint.trace  # the paused execution's trace
+    attach_replay_control(ctx)  # feedback journaled by signals is injected again
     assert checkpointer.lease is not None
     # Last: nothing below can fail and leave it held.
     await checkpointer.lease.acquire(released=loaded.released_lease)
@@ -206,6 +211,14 @@ def run_context(
         journal,
         None if runner.guards is None else GuardState(runner.guards),
     )
+    # Always an account: its usage total is RunResult.usage (adk.state.budgets).
+    shared.account = UsageAccount(runner.usage_limits, runner.serving, shared.run_id)
+    if runner.trajectories:  # docs/evals.md: the run's trajectory is recorded
+        from adk.agents.recording import TrajectoryRecorder
+
+        shared.recorder = TrajectoryRecorder(shared.run_id, runner.checkpoint_ttl)
+    if runner.tracing is not None:  # Runner(tracing=...): the run's spans (adk.tracing)
+        shared.tracer = runner.tracing.run_tracer()
     return RunContext(shared, runner._root_path)
 
 

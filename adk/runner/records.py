@@ -159,6 +159,8 @@ class CheckpointRecord:
     interrupts: list[list[Any]]
     answers: dict[str, Any]
     created: float
+    trace: str | None = None
+    """The root span of the traced execution that paused (``<trace id>-<span id>``), if any."""
 
     @classmethod
     def parse(cls, raw: object, where: str, checkpoint_id: str) -> CheckpointRecord:
@@ -186,7 +188,12 @@ class CheckpointRecord:
                 raise fields.error(f"interrupts[{index}].address", "a list of str", address)
         answers = answers_field(fields)
         return cls(
-            stored_id, fields.integer("chunks"), interrupts, answers, fields.number("created")
+            stored_id,
+            fields.integer("chunks"),
+            interrupts,
+            answers,
+            fields.number("created"),
+            fields.optional_text("trace"),
         )
 
     def pending(self) -> list[InterruptInfo]:
@@ -201,6 +208,7 @@ class CheckpointRecord:
             "interrupts": self.interrupts,
             "answers": self.answers,
             "created": self.created,
+            **({"trace": self.trace} if self.trace is not None else {}),
         }
 
 

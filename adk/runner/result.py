@@ -11,6 +11,7 @@ from adk.messages import Message, Usage
 if TYPE_CHECKING:
     from adk.serving.layer import ServingLayer
     from adk.serving.metrics import RunServingStats
+    from adk.state.budgets import UsageAccount
 
 
 class RunResult:
@@ -21,7 +22,7 @@ class RunResult:
     is what to pass to :meth:`Runner.resume`.
     """
 
-    __slots__ = ("_serving", "events", "history", "run_id", "session_values")
+    __slots__ = ("_account", "_serving", "events", "history", "run_id", "session_values")
 
     def __init__(
         self,
@@ -30,8 +31,10 @@ class RunResult:
         session_values: MutableMapping[str, Any],
         history: list[AgentEvent] | None = None,
         serving: ServingLayer | None = None,
+        account: UsageAccount | None = None,
     ) -> None:
         self._serving = serving
+        self._account = account
         self.run_id = run_id
         self.events = events
         """The events this call delivered (a resumed run: only the new ones)."""
@@ -116,7 +119,15 @@ class RunResult:
 
     @property
     def usage(self) -> Usage:
-        """Tokens used by every model call of the run."""
+        """Tokens used by every model call of the run, at any depth.
+
+        Counted by the run's usage account (``adk.state.budgets``): also the
+        calls of agent tools that forward no events, and for a resumed run
+        the calls made before the resume. Without an account (a result built
+        by hand) the delivered messages' usage is summed.
+        """
+        if self._account is not None:
+            return self._account.usage
         total = Usage()
         for event in self.events:
             message = event.message

@@ -23,15 +23,11 @@ from adk.runner.arguments import (
     check_user_id,
     is_content,
 )
-from adk.runner.checkpoint import (
-    list_checkpoints,
-    namespace,
-    split_checkpoint_id,
-)
+from adk.runner.budgets import checked_usage_limits, with_limits
 from adk.runner.execution import RunExecution
 from adk.runner.preparation import new_run, resumed_run
-from adk.runner.records import CheckpointInfo
 from adk.runner.result import RunResult
+from adk.runner.stored_runs import StoredRuns
 from adk.serving.layer import ServingLayer
 from adk.state.context import (
     DEFAULT_MAX_TRANSFERS,
@@ -45,13 +41,16 @@ if TYPE_CHECKING:
     from adk.agents.guardrails import Guardrail, GuardrailFunction
     from adk.agents.history import HistoryRewriter
     from adk.agents.middleware import Middleware
+    from adk.runner.handle import RunHandle
     from adk.sessions.service import SessionService
+    from adk.state.budgets import UsageLimits
+    from adk.tracing import Tracing
 
 Options = Mapping[str, Mapping[str, Any]]
 logger = logging.getLogger("adk.runner")
 
 
-class Runner:
+class Runner(StoredRuns):
     """Runs ``agent`` as the root of a run.
 
     - ``serving``: the serving layer every model call goes through (the
@@ -80,6 +79,22 @@ class Runner:
     - ``middleware``, ``input_guardrails``, ``output_guardrails``: hooks
       around every model and tool call of the run, and checks of the user's
       input and the root agent's answer (docs/middleware.md).
+    - ``track_runs``: every run keeps a status record in the store (runs
+      started with :meth:`start` always do; docs/control.md).
+    - ``trajectories``: record every run's trajectory (its events, model
+      requests and responses, tool calls, timings and usage) in the store,
+      read back with :meth:`trajectory` (docs/evals.md).
+
+    - ``usage_limits``: a :class:`~adk.UsageLimits` for every run (calls,
+      tokens, cost, tool calls, wall time; per agent with ``agents=``); a run
+      that would pass one stops with :class:`~adk.UsageLimitExceeded`,
+      resumable with a raised limit (docs/budgets.md). Each run method takes
+      ``usage_limits=`` too, replacing this one for that run.
+
+    - ``tracing``: OpenTelemetry spans for every run (GenAI semantic
+      conventions): True for the global tracer provider, or an
+      :class:`adk.tracing.Tracing` (provider, ``record_content``); off by
+      default. Needs the ``otel`` extra (docs/tracing.md).
 
     The agent tree is computed here, once: agent names must be unique in it.
     """
@@ -102,6 +117,10 @@ class Runner:
         middleware: Sequence[Middleware] = (),
         input_guardrails: Sequence[Guardrail | GuardrailFunction] = (),
         output_guardrails: Sequence[Guardrail | GuardrailFunction] = (),
+        track_runs: bool = False,
+        trajectories: bool = False,
+        usage_limits: UsageLimits | None = None,
+        tracing: bool | Tracing | None = None,
     ) -> None:
         check_runner_settings(checkpoint_ttl, resume_lease, max_transfers)
         if not isinstance(agent, Agent):
@@ -131,7 +150,23 @@ class Runner:
         from adk.agents.run_guards import runner_guards
 
         self.guards = runner_guards(self.tree, middleware, input_guardrails, output_guardrails)
+        self.usage_limits = checked_usage_limits(usage_limits, "Runner")
+        """The usage limits of every run (None: no limits; docs/budgets.md)."""
         """The Runner's middleware and guardrails (None: none here nor on any agent)."""
+        if not isinstance(track_runs, bool):
+            raise TypeError(f"track_runs must be a bool, got {track_runs!r}")
+        self.track_runs = track_runs
+        """Keep every run's status in the store (docs/control.md)."""
+        if not isinstance(trajectories, bool):
+            raise TypeError(f"trajectories must be a bool, got {trajectories!r}")
+        self.trajectories = trajectories
+        """Record every run's trajectory in the store (docs/evals.md)."""
+        self.tracing: Tracing | None = None
+        """The Runner's tracing settings (None: off; docs/tracing.md)."""
+        if tracing is not None and tracing is not False:
+            from adk.tracing.config import tracing_setting
+
+            self.tracing = tracing_setting(tracing)
 
     @property
     def sessions(self) -> SessionService | None:
@@ -161,6 +196,7 @@ class Runner:
         run_id: str | None = None,
         agent_options: Options | None = None,
         streaming: bool | None = None,
+        usage_limits: UsageLimits | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Run the agent on one user message; yields every event (partial ones when streaming).
 
@@ -185,6 +221,7 @@ class Runner:
             run_id=run_id,
             agent_options=agent_options,
             streaming=streaming,
+            usage_limits=usage_limits,
         )
 
     async def run(
@@ -197,6 +234,7 @@ class Runner:
         run_id: str | None = None,
         agent_options: Options | None = None,
         streaming: bool | None = None,
+        usage_limits: UsageLimits | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Run the agent on ``messages`` (oldest first) and yield its events.
 
@@ -208,10 +246,18 @@ class Runner:
         """
         check_run(self.tree, messages, session_values, agent_options)
         check_user_id(user_id)
+        limits = checked_usage_limits(usage_limits, "run")
         prepared = new_run(
             self, messages, session_values, session_id, run_id, agent_options, streaming, user_id
         )
-        async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
+        with_limits(prepared[0], limits)
+        execution = RunExecution(self.agent, *prepared)
+        stream = execution.events()
+        if self.track_runs:
+            from adk.runner.control_api import tracked_stream
+
+            stream = await tracked_stream(self, execution)
+        async with aclosing(stream) as events:
             async for event in events:
                 yield event
 
@@ -224,6 +270,7 @@ class Runner:
         user_id: str | None = None,
         run_id: str | None = None,
         agent_options: Options | None = None,
+        usage_limits: UsageLimits | None = None,
     ) -> RunResult:
         """Run to the end (or to an interrupt) and return the result; raise if the run failed.
 
@@ -246,9 +293,15 @@ class Runner:
         # A streaming Runner streams model calls here too (partial events are dropped):
         # only streamed calls have a time to first token for the serving metrics.
         check_user_id(user_id)
+        limits = checked_usage_limits(usage_limits, "invoke")
         prepared = new_run(
             self, messages, session_values, session_id, run_id, agent_options, None, user_id
         )
+        with_limits(prepared[0], limits)
+        if self.track_runs:
+            from adk.runner.control_api import tracked_invoke
+
+            return await tracked_invoke(self, RunExecution(self.agent, *prepared))
         return await RunExecution(self.agent, *prepared).result()
 
     # -- resuming ---------------------------------------------------------------------
@@ -261,6 +314,7 @@ class Runner:
         session_values: MutableMapping[str, Any] | None = None,
         agent_options: Options | None = None,
         streaming: bool | None = None,
+        usage_limits: UsageLimits | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Continue a paused run and yield its new events.
 
@@ -274,11 +328,16 @@ class Runner:
 
         A checkpoint can be resumed once: a second resume (from any process)
         raises :class:`~adk.CheckpointAlreadyResumed`.
+
+        A run stopped by a usage limit resumes by its run id; pass a raised
+        ``usage_limits`` (the run's earlier usage counts toward it).
         """
         check_resume("resume", self.tree, checkpoint_id, answers, session_values, agent_options)
+        limits = checked_usage_limits(usage_limits, "resume")
         prepared = await resumed_run(
             self, checkpoint_id, answers, session_values, agent_options, streaming
         )
+        with_limits(prepared[0], limits)
         async with aclosing(RunExecution(self.agent, *prepared).events()) as events:
             async for event in events:
                 yield event
@@ -290,29 +349,43 @@ class Runner:
         *,
         session_values: MutableMapping[str, Any] | None = None,
         agent_options: Options | None = None,
+        usage_limits: UsageLimits | None = None,
     ) -> RunResult:
         """:meth:`resume` to the end (or the next interrupt), like :meth:`invoke`."""
         check_resume(
             "resume_invoke", self.tree, checkpoint_id, answers, session_values, agent_options
         )
+        limits = checked_usage_limits(usage_limits, "resume_invoke")
         prepared = await resumed_run(
             self, checkpoint_id, answers, session_values, agent_options, False
         )
+        with_limits(prepared[0], limits)
         return await RunExecution(self.agent, *prepared).result()
 
-    # -- managing checkpoints ---------------------------------------------------------
+    # -- run control (docs/control.md) -----------------------------------------------
 
-    async def checkpoints(self, run_id: str | None = None) -> list[CheckpointInfo]:
-        """Checkpoints in the store (of one run, or of all runs), oldest first per run.
+    def start(
+        self,
+        input: Content | Sequence[Message],
+        *,
+        session_values: MutableMapping[str, Any] | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+        agent_options: Options | None = None,
+    ) -> RunHandle:
+        """A handle on a new run: ``async with runner.start("...") as handle:`` runs it.
 
-        Each is a :class:`~adk.runner.records.CheckpointInfo`: ``id``,
-        ``run_id``, ``interrupts``, ``created`` (a UNIX time), ``resumed``
-        (whether it was already resumed) and ``error``. A checkpoint whose
-        record cannot be read is listed with ``error`` set (and no
-        interrupts) instead of failing the listing, so one damaged record
-        does not hide the others.
+        The handle gives the run id, its events and result, its status, and
+        the signals (cancel, pause, resume, feedback, approve, reject, retry);
+        other processes reach the run by id (:meth:`signal`). Arguments: as
+        for :meth:`invoke`.
         """
-        return await list_checkpoints(self.store, run_id)
+        from adk.runner.control_api import start_handle
+
+        return start_handle(self, input, session_values, session_id, user_id, run_id, agent_options)
+
+    # -- managing checkpoints ---------------------------------------------------------
 
     async def close(self) -> None:
         """Close the tool providers of the agent tree, the checkpoint store and the session store.
@@ -336,9 +409,3 @@ class Runner:
             await sessions.store.close()
         if failures:
             raise failures[0]
-
-    async def delete_run(self, run_id: str) -> None:
-        """Delete every record of ``run_id`` (its journal and checkpoints)."""
-        run_id = split_checkpoint_id(run_id)[0]
-        await self.store.delete(namespace(run_id))
-        await self.store.delete(f"lease:{run_id}")

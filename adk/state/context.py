@@ -79,17 +79,21 @@ class _RunShared:
     """The part of a context every agent of one run (or one agent-tool sub-run) shares."""
 
     __slots__ = (
+        "account",
         "agent_options",
+        "control",
         "events",
         "guards",
         "journal",
         "prior",
+        "recorder",
         "root_input",
         "run_id",
         "serving",
         "session_id",
         "settings",
         "streaming",
+        "tracer",
         "transfers",
         "tree",
         "values",
@@ -108,6 +112,10 @@ class _RunShared:
         tree: object | None,
         journal: RunJournal,
         guards: Any = None,
+        account: Any = None,
+        tracer: Any = None,
+        control: Any = None,
+        recorder: Any = None,
     ) -> None:
         self.run_id = run_id
         self.session_id = session_id
@@ -125,6 +133,15 @@ class _RunShared:
         self.guards = guards
         """The run's middleware and guardrail state (``adk.agents.guardrails.GuardState``), or
         None when no middleware or guardrail is configured anywhere (the fast path)."""
+        self.account = account
+        """The run's usage account and limits, shared by every nested agent and agent
+        tool (None: no limits and no account beyond the messages' usage; the fast path)."""
+        self.tracer = tracer
+        """The run's tracer (OpenTelemetry spans), or None when tracing is off."""
+        self.control = control
+        """The run's control channel (signals from a handle or the store), or None."""
+        self.recorder = recorder
+        """The run's trajectory recorder (``adk.agents.recording``), or None (the default)."""
 
 
 class RunContext:
@@ -234,6 +251,10 @@ class RunContext:
             tree=tree,
             journal=outer.journal,
             guards=outer.guards,
+            account=outer.account,
+            tracer=outer.tracer,
+            control=outer.control,
+            recorder=outer.recorder,
         )
         return RunContext(
             shared, (*self.run_path, agent_name), (*self.address, call_segment, agent_name)
@@ -281,6 +302,36 @@ class RunContext:
     def set_guards(self, guards: Any) -> None:
         """Give the run a middleware and guardrail state (the Runner does, or a first trip)."""
         self._shared.guards = guards
+
+    @property
+    def account(self) -> Any:
+        """The run's usage account (``adk.runner.budgets``), or None: see ``_RunShared``."""
+        return self._shared.account
+
+    @property
+    def tracer(self) -> Any:
+        """The run's tracer, or None when tracing is off."""
+        return self._shared.tracer
+
+    @property
+    def control(self) -> Any:
+        """The run's control channel (signals), or None."""
+        return self._shared.control
+
+    def set_operations(
+        self, *, account: Any = None, tracer: Any = None, control: Any = None
+    ) -> None:
+        """Give the run its usage account, tracer and control channel (the Runner does).
+
+        Arguments left None keep what the run has.
+        """
+        shared = self._shared
+        if account is not None:
+            shared.account = account
+        if tracer is not None:
+            shared.tracer = tracer
+        if control is not None:
+            shared.control = control
 
     def tool_invoker(self, agent_name: str) -> Any:
         """How ``agent_name``'s tool calls run through middleware, or None to call tools as is.

@@ -17,7 +17,7 @@ from typing import Any
 import pydantic_core
 
 from adk.content import PART_TYPES
-from adk.errors import GuardrailTripped, MiddlewareError, ToolError
+from adk.errors import GuardrailTripped, MiddlewareError, ToolError, UsageLimitExceeded
 from adk.events import AgentAction, AgentEvent, InterruptInfo
 from adk.messages import Message, ToolCall
 from adk.state.addressing import APPROVAL_KEY, interrupt_id
@@ -126,6 +126,9 @@ async def run_tool_call(
     arguments, ask for approval if the tool requires it, then call it.
     """
     recorded = ctx.journal.tool_result(key)
+    account = ctx._shared.account
+    if account is not None and account.counts_tools:  # usage limits (adk.state.budgets)
+        account.before_tool(agent_name, recorded is not None)
     if recorded is not None:
         return _replayed(recorded, call, ctx, index)
     checked = _checked_call(call, toolbox, index, raise_errors)
@@ -141,6 +144,15 @@ async def run_tool_call(
             await ctx.journal.flush()  # a rejection (or a bad edit) is a completed call
             return approved
         arguments = approved
+    recorder, tracer = ctx._shared.recorder, ctx._shared.tracer
+    if recorder is not None or tracer is not None:
+        run = _invoke(tool, traits, arguments, call_ctx, index, raise_errors)
+        if tracer is not None:  # Runner(tracing=...): the call in an execute_tool span
+            run = tracer.tool_call(run, call, ctx, agent_name, key, tool)
+        if recorder is None:
+            return await run
+        # Runner(trajectories=True): adk.agents.recording
+        return await recorder.tool_call(run, call, key, agent_name)  # type: ignore[no-any-return]
     return await _invoke(tool, traits, arguments, call_ctx, index, raise_errors)
 
 
@@ -307,11 +319,14 @@ async def _invoke(
             value = await invoker(tool, arguments, call_ctx.call.id, call_ctx.run, tool_ctx)
     except Interrupt as signal:
         return _raised_interrupt(signal, call_ctx, index)
-    except (MiddlewareError, GuardrailTripped):
+    except (MiddlewareError, GuardrailTripped, UsageLimitExceeded):
         raise  # a middleware's own failure ends the agent (the tool's errors are reported)
     except Exception as exc:
         if raise_errors:
             raise
+        tracer = call_ctx.run._shared.tracer
+        if tracer is not None:  # the error's type, for the call's span (adk.tracing)
+            tracer.tool_errors[call_ctx.key] = type(exc).__name__
         text = f"Error: tool '{call_ctx.call.name}' raised {type(exc).__name__}: {exc}"
         outcome = call_ctx.complete(index, text, [], updates, True)
     else:
