@@ -85,25 +85,41 @@ async def _check_output(agent: ChatModelAgent, ctx: RunContext, key: str, reply:
 
 
 def call_model(agent: ChatModelAgent, turn: Turn, key: str) -> Generate:
-    """How ``agent`` makes its (non-streamed) model call ``key``: ``call(model, request)``."""
-    ctx = turn.ctx
-    account = ctx._shared.account
+    """How ``agent`` makes its (non-streamed) model call ``key``: ``call(model, request)``.
+
+    Layers, innermost first: the serving layer (in a chat span when traced),
+    middleware and guardrails, the trajectory recorder. The common case has
+    none of them and gets the serving layer's own method.
+    """
+    shared = _before_call(agent, turn, key)
+    if shared is None:
+        return turn.ctx._shared.serving.generate
+    call = _unrecorded_call(agent, turn.ctx, key)
+    recorder = shared.recorder
+    if recorder is None:
+        return call
+    recorded: Generate = recorder.generate(call, key)  # adk.agents.recording
+    return recorded
+
+
+def _before_call(agent: ChatModelAgent, turn: Turn, key: str) -> Any:
+    """Check usage limits before the call; the run's shared state if any layer wraps it.
+
+    None is the fast path (inlined checks: this runs for every model call of
+    every agent): no middleware, guardrail, recorder or tracer anywhere.
+    """
+    shared = turn.ctx._shared
+    account = shared.account
     if account is not None and account.limited:  # usage limits: checked before the call
         account.before_model(agent.name, agent.model, turn.messages, turn.toolset.specs, key)
-    shared = ctx._shared
-    # Inlined checks: this runs for every model call of every agent.
     if (
         shared.guards is None
         and shared.recorder is None
         and shared.tracer is None
         and not (agent.middleware or agent.input_guardrails or agent.output_guardrails)
     ):
-        return shared.serving.generate
-    if shared.recorder is not None:  # Runner(trajectories=True): adk.agents.recording
-        return shared.recorder.generate(_unrecorded_call(agent, ctx, key), key)  # type: ignore[no-any-return]
-    if shared.tracer is not None:  # Runner(tracing=...): the serving call in a chat span
-        return _unrecorded_call(agent, ctx, key)
-    return partial(_generate, agent, ctx, key)
+        return None
+    return shared
 
 
 def _unrecorded_call(agent: ChatModelAgent, ctx: RunContext, key: str) -> Generate:
@@ -155,24 +171,19 @@ async def _generate(
 
 
 def stream_model(agent: ChatModelAgent, turn: Turn, key: str) -> Stream:
-    """How ``agent`` streams its model call ``key``: ``stream(model, request)`` gives chunks."""
-    ctx = turn.ctx
-    account = ctx._shared.account
-    if account is not None and account.limited:  # usage limits: checked before the call
-        account.before_model(agent.name, agent.model, turn.messages, turn.toolset.specs, key)
-    shared = ctx._shared
-    if (
-        shared.guards is None
-        and shared.recorder is None
-        and shared.tracer is None
-        and not (agent.middleware or agent.input_guardrails or agent.output_guardrails)
-    ):
-        return shared.serving.stream
-    if shared.recorder is not None:  # Runner(trajectories=True): adk.agents.recording
-        return shared.recorder.stream(_unrecorded_stream(agent, ctx, key), key)  # type: ignore[no-any-return]
-    if shared.tracer is not None:  # Runner(tracing=...): the serving call in a chat span
-        return _unrecorded_stream(agent, ctx, key)
-    return partial(GuardedStream, agent, ctx, key)
+    """How ``agent`` streams its model call ``key``: ``stream(model, request)`` gives chunks.
+
+    The same layers as :func:`call_model`.
+    """
+    shared = _before_call(agent, turn, key)
+    if shared is None:
+        return turn.ctx._shared.serving.stream
+    stream = _unrecorded_stream(agent, turn.ctx, key)
+    recorder = shared.recorder
+    if recorder is None:
+        return stream
+    recorded: Stream = recorder.stream(stream, key)  # adk.agents.recording
+    return recorded
 
 
 def _unrecorded_stream(agent: ChatModelAgent, ctx: RunContext, key: str) -> Stream:
