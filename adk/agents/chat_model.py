@@ -17,7 +17,7 @@ from contextlib import aclosing
 from typing import Any, Literal
 
 from adk.agents.base import Agent, AgentInput, BaseAgent
-from adk.agents.chat_steps import answered, tools_ran
+from adk.agents.chat_steps import answered, out_of_iterations, tools_ran
 from adk.agents.guarding import call_model, stream_model, streamed_response
 from adk.agents.guardrails import Guardrail, GuardrailFunction, checked_guardrails
 from adk.agents.history import TRANSFER_TOOL_NAME
@@ -50,7 +50,7 @@ from adk.agents.turn import (
     journaled_reply,
     provided_toolset,
 )
-from adk.errors import ConfigurationError, MaxIterationsExceeded, ToolError
+from adk.errors import ConfigurationError, ToolError
 from adk.events import AgentEvent
 from adk.messages import Message, repair_text
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
@@ -296,25 +296,23 @@ class ChatModelAgent(BaseAgent):
                             else:
                                 yield item
                 else:
-                    outcomes = await run_tool_calls(
-                        reply.tool_calls,
-                        toolset,
-                        ctx,
-                        self.name,
-                        key_prefix=key,
-                        raise_errors=turn.raise_errors,
-                    )
+                    outcomes = await self._run_tools(turn, reply, key)
                 events, done = tools_ran(self, turn, reply, outcomes)
             for event in events:
                 yield event
             if done:
                 return
-        yield self.error_event(
-            ctx,
-            MaxIterationsExceeded(
-                f"agent {self.name!r} made {turn.max_iterations} model calls without a final "
-                "answer (raise max_iterations if the task needs more tool rounds)"
-            ),
+        yield out_of_iterations(self, turn)
+
+    async def _run_tools(self, turn: Turn, reply: Message, key: str) -> list[ToolOutcome]:
+        """Run the reply's tool calls (no tool forwards events); their outcomes in call order."""
+        return await run_tool_calls(
+            reply.tool_calls,
+            turn.toolset,
+            turn.ctx,
+            self.name,
+            key_prefix=key,
+            raise_errors=turn.raise_errors,
         )
 
     async def _turn(self, input: AgentInput, ctx: RunContext) -> Turn | AgentEvent:

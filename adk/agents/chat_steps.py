@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from adk.agents.output import FINAL_RESULT_TOOL, OutputInvalid, correction, output_error
 from adk.agents.turn import Turn, ending_last, one_transfer
+from adk.errors import MaxIterationsExceeded
 from adk.events import AgentAction, AgentEvent, Interrupted
 from adk.messages import Message
 from adk.state.context import RunContext
@@ -96,6 +97,17 @@ def tools_ran(
             return [*events, failure], True
     turn.messages = [*turn.messages, reply, *[outcome.message for outcome in completed]]
     return events, False
+
+
+def out_of_iterations(agent: ChatModelAgent, turn: Turn) -> AgentEvent:
+    """The error event of a turn that used all its model calls without a final answer."""
+    return agent.error_event(
+        turn.ctx,
+        MaxIterationsExceeded(
+            f"agent {agent.name!r} made {turn.max_iterations} model calls without a final "
+            "answer (raise max_iterations if the task needs more tool rounds)"
+        ),
+    )
 
 
 def turn_end(agent: ChatModelAgent, outcomes: list[ToolOutcome]) -> ToolOutcome | None:
