@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "GuardrailTripped": "adk.errors",
     "UsageLimitExceeded": "adk.errors",
     "UsageLimits": "adk.state.limits",
+    "ContextPolicy": "adk.state.context_policy",
     "MiddlewareError": "adk.errors",
     "RunCancelled": "adk.errors",
     "RunControlError": "adk.errors",
@@ -374,6 +375,9 @@ if TYPE_CHECKING:
     )
     from adk.state.context import (
         RunContext as RunContext,
+    )
+    from adk.state.context_policy import (
+        ContextPolicy as ContextPolicy,
     )
     from adk.state.interrupts import (
         Approval as Approval,

@@ -95,7 +95,14 @@ class ModelBadRequestError(ModelError):
 
 
 class ContextWindowExceededError(ModelBadRequestError):
-    """The request does not fit the model's context window."""
+    """The request does not fit the model's context window.
+
+    Raised by the provider, or before the call by a ContextPolicy when one
+    message alone is larger than the window (``details``: its index, role
+    and tokens; docs/context.md).
+    """
+
+    details: dict[str, object] | None = None
 
 
 class ScriptExhaustedError(ModelError):

@@ -18,15 +18,15 @@ from typing import Any, Literal
 
 from adk.agents.base import Agent, AgentInput, BaseAgent
 from adk.agents.chat_steps import answered, out_of_iterations, tools_ran
+from adk.agents.chat_toolsets import agent_toolset
+from adk.agents.context_gc import context_step, start_context
 from adk.agents.guarding import call_model, stream_model, streamed_response
 from adk.agents.guardrails import Guardrail, GuardrailFunction, checked_guardrails
-from adk.agents.history import TRANSFER_TOOL_NAME
 from adk.agents.instruction import InstructionTemplate
 from adk.agents.middleware import Middleware, checked_middleware
 from adk.agents.output import (
     FINAL_RESULT_TOOL,
     OUTPUT_MODES,
-    FinalResultTool,
     OutputMode,
     OutputSpec,
     checked_output_type,
@@ -42,8 +42,6 @@ from adk.agents.settings import (
     checked_sub_agents,
     checked_tools,
 )
-from adk.agents.transfer import TransferTool, transfer_instruction
-from adk.agents.tree import is_workflow, known_tree
 from adk.agents.turn import (
     Toolset,
     Turn,
@@ -56,6 +54,7 @@ from adk.messages import Message, repair_text
 from adk.models.base import ChatModel, ChunkAssembler, ModelRequest
 from adk.state.addressing import model_call_key
 from adk.state.context import RunContext
+from adk.state.context_policy import ContextPolicy, checked_context
 from adk.tools.base import Tool
 from adk.tools.batch import run_tool_calls, stream_tool_calls
 from adk.tools.execution import ToolOutcome
@@ -127,6 +126,8 @@ class ChatModelAgent(BaseAgent):
     - ``middleware``, ``input_guardrails``, ``output_guardrails``: around this
       agent's model and tool calls, on its input and on its answer (inside the
       Runner's; docs/middleware.md).
+    - ``context``: a :class:`~adk.ContextPolicy` (tool-result GC and a
+      ``recall`` tool; docs/context.md); default: the Runner's, else none.
     """
 
     def __init__(
@@ -154,6 +155,7 @@ class ChatModelAgent(BaseAgent):
         middleware: Iterable[Middleware] = (),
         input_guardrails: Iterable[Guardrail | GuardrailFunction] = (),
         output_guardrails: Iterable[Guardrail | GuardrailFunction] = (),
+        context: ContextPolicy | None = None,
     ) -> None:
         super().__init__(name, description)
         # Misuse fails here, naming the argument: TypeError for a wrong kind of value,
@@ -190,40 +192,8 @@ class ChatModelAgent(BaseAgent):
         self.middleware = checked_middleware(name, middleware)
         self.input_guardrails = checked_guardrails(name, "input_guardrails", input_guardrails)
         self.output_guardrails = checked_guardrails(name, "output_guardrails", output_guardrails)
-
-    def _toolset(self, ctx: RunContext) -> Toolset:
-        """Tools and instruction suffix for this run: transfer targets depend on the tree."""
-        tree = known_tree(ctx)
-        parent = tree.parent_of(self.name) if tree is not None else None
-        if parent is not None and (self.disallow_transfer_to_parent or is_workflow(parent)):
-            parent = None
-        if not self.sub_agents and parent is None:
-            plain = self._plain
-            if plain is None:
-                plain = self._plain = self._make_toolset(self.tools, "")
-            return plain
-        key = parent.name if parent is not None else None
-        toolset = self._toolsets.get(key)
-        if toolset is None:
-            targets = [agent.name for agent in self.sub_agents]
-            if parent is not None:
-                targets.append(parent.name)
-            tools = {**self.tools, TRANSFER_TOOL_NAME: TransferTool(targets)}
-            toolset = self._make_toolset(tools, transfer_instruction(self.sub_agents, parent))
-            self._toolsets[key] = toolset
-        return toolset
-
-    def _make_toolset(self, tools: dict[str, Tool], instruction: str) -> Toolset:
-        """A toolset plus what the output mode adds: the final_result tool, or the JSON prompt."""
-        output = self.output
-        if output is not None:
-            mode = self.mode
-            if mode == "tool":
-                tools = {**tools, FINAL_RESULT_TOOL: FinalResultTool(output)}
-            elif mode == "prompted":
-                prompt = output.prompt()
-                instruction = f"{instruction}\n\n{prompt}" if instruction else prompt
-        return Toolset(tools, instruction)
+        self.context = checked_context(f"agent {name!r}", context)
+        """This agent's context policy (None: the Runner's, if any; docs/context.md)."""
 
     @property
     def mode(self) -> str:
@@ -260,10 +230,11 @@ class ChatModelAgent(BaseAgent):
         journal, invocation = turn.journal, ctx.invocation
         for iteration in range(turn.max_iterations):
             key = model_call_key(invocation, iteration)
-            if ctx._shared.control is not None:  # signals act here (adk.runner.control)
-                paused = await ctx._shared.control.safe_point(self, turn, key)
-                if paused is not None:
-                    yield paused
+            if ctx._shared.control is not None or turn.context is not None:
+                event, stop = await self._before_call(turn, key)
+                if event is not None:
+                    yield event
+                if stop:
                     return
             reply = journal.model_result(key)
             if reply is None:
@@ -304,6 +275,23 @@ class ChatModelAgent(BaseAgent):
                 return
         yield out_of_iterations(self, turn)
 
+    async def _before_call(self, turn: Turn, key: str) -> tuple[AgentEvent | None, bool]:
+        """What acts before model call ``key``: signals, then the context policy.
+
+        Returns the event to deliver (a pause's interrupt, a GC report, a
+        context error) and whether the turn stops there.
+        """
+        control = turn.ctx._shared.control
+        if control is not None:  # signals act here (adk.runner.control)
+            paused = await control.safe_point(self, turn, key)
+            if paused is not None:
+                return paused, True
+        if turn.context is not None:  # a ContextPolicy (adk.agents.context_gc)
+            managed = await context_step(self, turn, key)
+            if managed is not None:
+                return managed, managed.is_error
+        return None, False
+
     async def _run_tools(self, turn: Turn, reply: Message, key: str) -> list[ToolOutcome]:
         """Run the reply's tool calls (no tool forwards events); their outcomes in call order."""
         return await run_tool_calls(
@@ -323,7 +311,7 @@ class ChatModelAgent(BaseAgent):
         """
         if not self._mode:
             self._mode = await resolve_mode(self.model, self.output_mode)
-        toolset = self._toolset(ctx)
+        toolset = agent_toolset(self, ctx)
         if self.providers:
             try:
                 toolset = await provided_toolset(
@@ -331,7 +319,11 @@ class ChatModelAgent(BaseAgent):
                 )
             except ToolError as exc:
                 return self.error_event(ctx, exc)
-        return Turn(self, ctx, toolset, await self.build_messages(input, ctx, toolset.instruction))
+        turn = Turn(self, ctx, toolset, await self.build_messages(input, ctx, toolset.instruction))
+        policy = self.context or ctx._shared.settings.context
+        if policy is not None:
+            await start_context(self, turn, policy)
+        return turn
 
     async def _called_reply(self, turn: Turn, key: str) -> Message:
         """Call the model (not streaming) and journal its reply under ``key``."""

@@ -19,6 +19,7 @@ from adk.tools.toolbox import Toolbox
 
 if TYPE_CHECKING:
     from adk.agents.chat_model import ChatModelAgent
+    from adk.agents.context_gc import TurnContext
 
 
 def one_transfer(outcomes: list[ToolOutcome]) -> list[ToolOutcome]:
@@ -141,6 +142,7 @@ class Turn:
     __slots__ = (
         "cache",
         "call_prefix",
+        "context",
         "ctx",
         "journal",
         "max_iterations",
@@ -166,6 +168,8 @@ class Turn:
         self.reply: Message | None = None
         self.output_failures = 0
         """Invalid structured answers so far (each was sent back for correction)."""
+        self.context: TurnContext | None = None
+        """Context management of this turn (None: no ContextPolicy; adk.agents.context_gc)."""
         options = ctx.options_for(agent.name)
         if not options:  # the common case: the agent's own settings
             self.params = agent.model_params

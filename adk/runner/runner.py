@@ -33,6 +33,7 @@ from adk.state.context import (
     DEFAULT_MAX_TRANSFERS,
     RunSettings,
 )
+from adk.state.context_policy import ContextPolicy, checked_context
 from adk.state.journal import Durability
 from adk.state.lease import DEFAULT_LEASE_SECONDS
 from adk.state.stores import CheckpointStore, open_store
@@ -95,6 +96,8 @@ class Runner(StoredRuns):
       conventions): True for the global tracer provider, or an
       :class:`adk.tracing.Tracing` (provider, ``record_content``); off by
       default. Needs the ``otel`` extra (docs/tracing.md).
+    - ``context``: the :class:`~adk.ContextPolicy` of every ChatModelAgent
+      that sets none (tool-result GC; docs/context.md); none by default.
 
     The agent tree is computed here, once: agent names must be unique in it.
     """
@@ -121,6 +124,7 @@ class Runner(StoredRuns):
         trajectories: bool = False,
         usage_limits: UsageLimits | None = None,
         tracing: bool | Tracing | None = None,
+        context: ContextPolicy | None = None,
     ) -> None:
         check_runner_settings(checkpoint_ttl, resume_lease, max_transfers)
         if not isinstance(agent, Agent):
@@ -142,6 +146,7 @@ class Runner(StoredRuns):
             history_rewriter=history_rewriter,
             skip_transfer_messages=skip_transfer_messages,
             max_transfers=max_transfers,
+            context=checked_context("Runner", context),
         )
         check_sessions(sessions)
         self._sessions_argument = sessions

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from adk.events import AgentEvent, HistoryEntry
     from adk.messages import Message
     from adk.serving.layer import ServingLayer
+    from adk.state.context_policy import ContextPolicy
 
 HistoryRewriterFn = Callable[[Sequence[Any], str], "list[Message]"]
 """A history rewriter as the run state sees it (``adk.HistoryRewriter`` is the typed name)."""
@@ -58,7 +59,7 @@ DEFAULT_MAX_TRANSFERS = 32
 class RunSettings:
     """How agents of a run compose: history rewriting and transfer limits (set on the Runner)."""
 
-    __slots__ = ("history_rewriter", "max_transfers", "skip_transfer_messages")
+    __slots__ = ("context", "history_rewriter", "max_transfers", "skip_transfer_messages")
 
     def __init__(
         self,
@@ -66,10 +67,13 @@ class RunSettings:
         history_rewriter: HistoryRewriterFn | None = None,
         skip_transfer_messages: bool = False,
         max_transfers: int = DEFAULT_MAX_TRANSFERS,
+        context: ContextPolicy | None = None,
     ) -> None:
         self.history_rewriter = history_rewriter
         self.skip_transfer_messages = skip_transfer_messages
         self.max_transfers = max_transfers
+        self.context = context
+        """The context policy of agents that set none (docs/context.md)."""
 
 
 _DEFAULT_SETTINGS = RunSettings()
