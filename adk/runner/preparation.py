@@ -29,9 +29,10 @@ from adk.runner.checkpoint import (
 from adk.runner.control import attach_replay_control
 from adk.runner.execution import NewRunCheckpointer
 from adk.state.budgets import UsageAccount
-from adk.state.context import RunContext, _RunShared, new_run_id
+from adk.state.context import RunContext, _RunShared
 from adk.state.journal import RunJournal
 from adk.state.lease import RunLease
+from adk.state.run_settings import new_run_id
 from adk.state.serde import SerializationError, dumps
 
 if TYPE_CHECKING:

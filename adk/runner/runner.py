@@ -29,13 +29,10 @@ from adk.runner.preparation import new_run, resumed_run
 from adk.runner.result import RunResult
 from adk.runner.stored_runs import StoredRuns
 from adk.serving.layer import ServingLayer
-from adk.state.context import (
-    DEFAULT_MAX_TRANSFERS,
-    RunSettings,
-)
 from adk.state.context_policy import ContextPolicy, checked_context
 from adk.state.journal import Durability
 from adk.state.lease import DEFAULT_LEASE_SECONDS
+from adk.state.run_settings import DEFAULT_MAX_TRANSFERS, RunSettings
 from adk.state.stores import CheckpointStore, open_store
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from adk.state.context import new_run_id
+from adk.state.run_settings import new_run_id
 
 
 def test_run_ids_are_unique_random_hex() -> None:
