@@ -122,11 +122,16 @@ def _before_call(agent: ChatModelAgent, turn: Turn, key: str) -> Any:
     return shared
 
 
+def _unguarded(agent: ChatModelAgent, ctx: RunContext) -> bool:
+    """No middleware or guardrail on the run nor on ``agent`` (:func:`_before_call` inlines it)."""
+    return ctx._shared.guards is None and not (
+        agent.middleware or agent.input_guardrails or agent.output_guardrails
+    )
+
+
 def _unrecorded_call(agent: ChatModelAgent, ctx: RunContext, key: str) -> Generate:
     """:func:`call_model` as it is without a trajectory recorder."""
-    if ctx._shared.guards is None and not (
-        agent.middleware or agent.input_guardrails or agent.output_guardrails
-    ):
+    if _unguarded(agent, ctx):
         return _serving_generate(ctx)
     return partial(_generate, agent, ctx, key)
 
@@ -188,9 +193,7 @@ def stream_model(agent: ChatModelAgent, turn: Turn, key: str) -> Stream:
 
 def _unrecorded_stream(agent: ChatModelAgent, ctx: RunContext, key: str) -> Stream:
     """:func:`stream_model` as it is without a trajectory recorder."""
-    if ctx._shared.guards is None and not (
-        agent.middleware or agent.input_guardrails or agent.output_guardrails
-    ):
+    if _unguarded(agent, ctx):
         return _serving_stream(ctx)
     return partial(GuardedStream, agent, ctx, key)
 

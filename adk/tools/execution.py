@@ -202,23 +202,14 @@ class _CallContext:
         """
         call = self.call
         message = Message.tool(text, tool_call_id=call.id, name=call.name)
-        if type(text) is str:
-            record = ToolRecord(
-                text,
-                failed=failed,
-                return_directly=return_directly,
-                actions=actions,
-                updates=updates,
-            )
-        else:
-            record = ToolRecord(
-                message.content,
-                failed=failed,
-                return_directly=return_directly,
-                actions=actions,
-                updates=updates,
-                parts=message.parts,
-            )
+        record = ToolRecord(
+            message.content,
+            failed=failed,
+            return_directly=return_directly,
+            actions=actions,
+            updates=updates,
+            parts=message.parts,  # () for a text result
+        )
         self.journal.note_tool(self.key, record)
         return ToolOutcome(
             message, actions, return_directly=return_directly, failed=failed, index=index
