@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "UsageLimitExceeded": "adk.errors",
     "UsageLimits": "adk.state.limits",
     "ContextPolicy": "adk.state.context_policy",
+    "ModelSummariser": "adk.agents.compaction",
+    "Summariser": "adk.state.context_policy",
+    "SummaryRequest": "adk.state.context_policy",
     "MiddlewareError": "adk.errors",
     "RunCancelled": "adk.errors",
     "RunControlError": "adk.errors",
@@ -198,6 +201,9 @@ if TYPE_CHECKING:
         ChatModelAgent as ChatModelAgent,
         GenModelInput as GenModelInput,
         default_model_input as default_model_input,
+    )
+    from adk.agents.compaction import (
+        ModelSummariser as ModelSummariser,
     )
     from adk.agents.flow import (
         TransferError as TransferError,
@@ -378,6 +384,8 @@ if TYPE_CHECKING:
     )
     from adk.state.context_policy import (
         ContextPolicy as ContextPolicy,
+        Summariser as Summariser,
+        SummaryRequest as SummaryRequest,
     )
     from adk.state.interrupts import (
         Approval as Approval,

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from adk.agents.base import Agent, AgentInput, BaseAgent
 from adk.agents.chat_steps import answered, out_of_iterations, tools_ran
 from adk.agents.chat_toolsets import agent_toolset
-from adk.agents.context_gc import context_step, start_context
+from adk.agents.context_gc import start_context
+from adk.agents.context_steps import manage_context
 from adk.agents.guarding import call_model, stream_model, streamed_response
 from adk.agents.guardrails import Guardrail, GuardrailFunction, checked_guardrails
 from adk.agents.instruction import InstructionTemplate
@@ -231,9 +232,14 @@ class ChatModelAgent(BaseAgent):
         for iteration in range(turn.max_iterations):
             key = model_call_key(invocation, iteration)
             if ctx._shared.control is not None or turn.context is not None:
-                event, stop = await self._before_call(turn, key)
-                if event is not None:
-                    yield event
+                stop = False
+                async with aclosing(self._before_call(turn, key)) as managed:
+                    async for event in managed:
+                        yield event
+                        action = event.action
+                        stop = stop or event.is_error or (
+                            action is not None and action.interrupted is not None
+                        )
                 if stop:
                     return
             reply = journal.model_result(key)
@@ -275,22 +281,22 @@ class ChatModelAgent(BaseAgent):
                 return
         yield out_of_iterations(self, turn)
 
-    async def _before_call(self, turn: Turn, key: str) -> tuple[AgentEvent | None, bool]:
+    async def _before_call(self, turn: Turn, key: str) -> AsyncGenerator[AgentEvent, None]:
         """What acts before model call ``key``: signals, then the context policy.
 
-        Returns the event to deliver (a pause's interrupt, a GC report, a
-        context error) and whether the turn stops there.
+        Yields the events to deliver: a pause's interrupt (the turn stops
+        there), GC and compaction reports, a context error (the turn stops).
         """
         control = turn.ctx._shared.control
         if control is not None:  # signals act here (adk.runner.control)
             paused = await control.safe_point(self, turn, key)
             if paused is not None:
-                return paused, True
-        if turn.context is not None:  # a ContextPolicy (adk.agents.context_gc)
-            managed = await context_step(self, turn, key)
-            if managed is not None:
-                return managed, managed.is_error
-        return None, False
+                yield paused
+                return
+        if turn.context is not None:  # a ContextPolicy (adk.agents.context_steps)
+            async with aclosing(manage_context(self, turn, key)) as events:
+                async for event in events:
+                    yield event
 
     async def _run_tools(self, turn: Turn, reply: Message, key: str) -> list[ToolOutcome]:
         """Run the reply's tool calls (no tool forwards events); their outcomes in call order."""

@@ -140,46 +140,6 @@ def gc_event(agent: ChatModelAgent, turn: Turn, decision: dict[str, Any]) -> Age
     return agent.custom_event(turn.ctx, {"kind": GC_COMPLETE, **decision})
 
 
-async def context_step(agent: ChatModelAgent, turn: Turn, key: str) -> AgentEvent | None:
-    """Manage the context before model call ``key``: the event to deliver, or None.
-
-    Replaying, the journaled decision is applied as it was (no counting). A
-    live call counts its prompt; past the threshold (or with ``gc_batch``
-    results aged) every old tool result is elided at once and the decision
-    journaled. A single message larger than the usable window is an error
-    event (the turn ends): no amount of GC can send it.
-    """
-    state = turn.context
-    assert state is not None
-    journal = turn.journal
-    value_key = key + CONTEXT_SUFFIX
-    decision = journal.value(value_key)
-    if isinstance(decision, dict):
-        turn.messages = elide(state, turn.messages, list(decision.get("elided", ())))
-        return gc_event(agent, turn, decision)
-    if journal.model_result(key) is not None:  # replayed call without a decision: none taken
-        return None
-    policy, specs = state.policy, turn.toolset.specs
-    usable = state.window - policy.headroom
-    before = state.counter(turn.messages, specs)
-    event = None
-    if policy.gc:
-        aged = aged_results(state, turn.messages)
-        batch = policy.gc_batch
-        if aged and (before > policy.threshold * usable or (batch and len(aged) >= batch)):
-            turn.messages = elide(state, turn.messages, aged)
-            after = state.counter(turn.messages, specs)
-            decision = {"elided": aged, "tokens_before": before, "tokens_after": after}
-            journal.note_value(value_key, decision)
-            event = gc_event(agent, turn, decision)
-            before = after
-    if before > usable:
-        oversized = oversized_message(state, turn.messages)
-        if oversized is not None:
-            return agent.error_event(turn.ctx, oversized)
-    return event
-
-
 def oversized_message(
     state: TurnContext, messages: list[Message]
 ) -> ContextWindowExceededError | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from adk.agents.compaction import parse_marker
 from adk.events import HistoryEntry as HistoryEntry
 from adk.messages import Message
 from adk.state.context import RunContext
@@ -21,8 +22,8 @@ HistoryRewriter = Callable[[Sequence[HistoryEntry], str], list[Message]]
 """A pure function from history entries and the name of the agent about to run to its input."""
 
 
-def history_entries(ctx: RunContext) -> list[HistoryEntry]:
-    """The session's earlier turns, the run's root input and recorded messages, oldest first."""
+def recorded_entries(ctx: RunContext) -> list[HistoryEntry]:
+    """The session's earlier turns, the run's root input and recorded messages, as recorded."""
     entries = [HistoryEntry(None, message) for message in ctx.root_input]
     prior = ctx.prior
     if prior:
@@ -32,6 +33,35 @@ def history_entries(ctx: RunContext) -> list[HistoryEntry]:
         if message is not None:
             entries.append(HistoryEntry(event.agent_name, message, event.action))
     return entries
+
+
+def history_entries(ctx: RunContext) -> list[HistoryEntry]:
+    """The history as agents see it, oldest first; a compaction's summary replaces its part."""
+    return compacted_view(recorded_entries(ctx))
+
+
+def compacted_view(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """``entries`` with the last compaction marker applied (adk.agents.compaction).
+
+    The marker's summary comes first (as user input), then the pinned entries
+    and the entries the compaction kept, then what came after it; older
+    markers are dropped (the last summary folded them in).
+    """
+    for position in range(len(entries) - 1, -1, -1):
+        message = entries[position][1]
+        if message.name is None or message.role != "user":  # fast path: not a marker
+            continue
+        marker = parse_marker(message)
+        if marker is not None:
+            break
+    else:
+        return entries
+    kept, distances = marker
+    start = max(0, position - kept)
+    pinned = sorted({position - d for d in distances if 0 <= position - d < start})
+    summary = HistoryEntry(None, Message.user(message.content))
+    rest = [*(entries[i] for i in pinned), *entries[start:position], *entries[position + 1 :]]
+    return [summary, *(entry for entry in rest if parse_marker(entry[1]) is None)]
 
 
 def is_transfer_message(entry: HistoryEntry) -> bool:

@@ -9,8 +9,9 @@ count tokens and litellm is not imported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from adk.errors import ArgumentTypeError, ConfigurationError
 from adk.messages import Message
@@ -18,6 +19,7 @@ from adk.state.pricing import estimate_tokens
 
 if TYPE_CHECKING:
     from adk.models.base import ChatModel, ToolSpec
+    from adk.state.context import RunContext
 
 REGIONS: dict[str, int] = {
     "tool_results": 1,
@@ -29,9 +31,9 @@ REGIONS: dict[str, int] = {
 """The context's regions by priority: lower ones are evicted first (system prompt never)."""
 
 COMPACTION_STARTING = "compaction_starting"
-"""Event kind: a compaction begins (announced by the compaction step; compaction: next)."""
+"""Event kind: a compaction begins (before the summariser is called)."""
 COMPACTION_COMPLETE = "compaction_complete"
-"""Event kind: a compaction ended, with tokens before and after (compaction: next)."""
+"""Event kind: a compaction ended, with tokens before and after and the summary."""
 GC_COMPLETE = "gc_complete"
 """Event kind: old tool results were elided, with tokens before/after and the call ids."""
 CONTEXT_EVENT_KINDS = (COMPACTION_STARTING, COMPACTION_COMPLETE, GC_COMPLETE)
@@ -42,6 +44,44 @@ DEFAULT_WINDOW = 128_000
 
 Counter = Callable[[Sequence[Message], Sequence["ToolSpec"]], int]
 """Counts the prompt tokens of messages plus tool specs."""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRequest:
+    """What a summariser is asked to summarise, and for whom.
+
+    ``messages`` are the older part of the conversation (a summary of an
+    earlier compaction among them, first); ``max_tokens`` is the summary's
+    budget. ``model``, ``stage`` and ``call_id`` let a model-backed summariser
+    call through the serving layer as the agent would (``ctx.serving``).
+    """
+
+    messages: tuple[Message, ...]
+    max_tokens: int
+    agent: str
+    model: ChatModel | str
+    stage: str
+    call_id: str
+    ctx: RunContext
+
+
+@runtime_checkable
+class Summariser(Protocol):
+    """Writes the summary that replaces the older turns when a context is compacted.
+
+    Return the summary text, or a :class:`~adk.Message` whose ``content`` is
+    the summary and whose ``usage`` is charged to the run. Raising (or
+    returning nothing) makes compaction use its fallback (docs/context.md).
+    A plain ``async def summarise(request) -> str`` function works too.
+    """
+
+    async def summarise(self, request: SummaryRequest) -> str | Message:
+        """The summary of ``request.messages``."""
+        ...
+
+
+SummariseFunction = Callable[[SummaryRequest], Awaitable["str | Message"]]
+"""A summariser given as a plain async function."""
 
 
 def _number(field: str, value: object, low: float, high: float | None = None) -> float:
@@ -78,6 +118,13 @@ class ContextPolicy:
     - ``gc_batch``: also run GC when this many results are old enough, below
       the threshold too (None: only at the threshold). GC runs in rare, large
       steps so the prompt prefix stays identical between them (prefix cache).
+    - ``compaction``: when GC cannot bring a prompt under the threshold,
+      summarise the older turns into one summary message (True).
+    - ``summariser``: writes that summary; default :class:`~adk.ModelSummariser`
+      (the agent's own model, through the serving layer as its own stage).
+    - ``keep_recent``: the fraction of the usable window kept verbatim, newest
+      messages, when compacting (0.25); the rest (but pinned messages and the
+      latest user message) is summarised.
     - ``pinned``: ``pinned(message)`` True keeps that message whole, always.
     - ``counter``: counts a prompt's tokens; default: litellm's
       ``token_counter`` for a model id litellm knows, else adk's estimate
@@ -86,12 +133,15 @@ class ContextPolicy:
 
     __slots__ = (
         "_models",
+        "compaction",
         "counter",
         "fallback_window",
         "gc",
         "gc_batch",
         "headroom",
+        "keep_recent",
         "pinned",
+        "summariser",
         "threshold",
         "tool_result_max_age",
         "window",
@@ -107,6 +157,9 @@ class ContextPolicy:
         tool_result_max_age: int = 3,
         gc: bool = True,
         gc_batch: int | None = None,
+        compaction: bool = True,
+        summariser: Summariser | SummariseFunction | None = None,
+        keep_recent: float = 0.25,
         pinned: Callable[[Message], bool] | None = None,
         counter: Counter | None = None,
     ) -> None:
@@ -115,9 +168,20 @@ class ContextPolicy:
         self.threshold = float(_number("threshold", threshold, 0.01, 1.0))
         self.headroom = _whole("headroom", headroom, 0)
         self.tool_result_max_age = _whole("tool_result_max_age", tool_result_max_age, 1)
-        if not isinstance(gc, bool):
-            raise ArgumentTypeError(f"ContextPolicy: gc must be a bool, got {gc!r}")
+        for field, flag in (("gc", gc), ("compaction", compaction)):
+            if not isinstance(flag, bool):
+                raise ArgumentTypeError(f"ContextPolicy: {field} must be a bool, got {flag!r}")
         self.gc = gc
+        self.compaction = compaction
+        self.keep_recent = float(_number("keep_recent", keep_recent, 0.0, 0.9))
+        if summariser is not None and not (
+            callable(summariser) or callable(getattr(summariser, "summarise", None))
+        ):
+            raise ArgumentTypeError(
+                "ContextPolicy: summariser must have an async summarise(request) method "
+                f"or be an async function, got {summariser!r}"
+            )
+        self.summariser = summariser
         self.gc_batch = None if gc_batch is None else _whole("gc_batch", gc_batch, 1)
         for field, fn in (("pinned", pinned), ("counter", counter)):
             if fn is not None and not callable(fn):
@@ -137,7 +201,8 @@ class ContextPolicy:
         return (
             f"ContextPolicy(window={self.window}, threshold={self.threshold}, "
             f"headroom={self.headroom}, tool_result_max_age={self.tool_result_max_age}, "
-            f"gc={self.gc}, gc_batch={self.gc_batch})"
+            f"gc={self.gc}, gc_batch={self.gc_batch}, compaction={self.compaction}, "
+            f"keep_recent={self.keep_recent})"
         )
 
     async def for_model(self, model: ChatModel | str) -> tuple[int, Counter]:

@@ -94,7 +94,7 @@ async def test_oversized_message_is_an_error_naming_it() -> None:
 
 async def test_over_the_window_after_gc_the_call_goes_ahead() -> None:
     # Nothing old enough to elide yet: the call is made (the provider decides).
-    policy = ContextPolicy(window=2_000, headroom=0, tool_result_max_age=10)
+    policy = ContextPolicy(window=2_000, headroom=0, tool_result_max_age=10, compaction=False)
     agent, model = looping_agent(5, policy)
     events = [e async for e in Runner(agent).query("read")]
     assert not any(e.is_error for e in events) and model.calls == 6

@@ -1,0 +1,247 @@
+"""Compaction: older turns summarised into one message, journaled, with a fallback."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adk import (
+    ArgumentTypeError,
+    ChatModelAgent,
+    ConfigurationError,
+    ContextPolicy,
+    Message,
+    ModelRequest,
+    ModelSummariser,
+    Runner,
+    ScriptedModel,
+    SummaryRequest,
+    ToolCall,
+    Usage,
+    tool,
+)
+from adk.agents.compaction import SUMMARY_HEADER
+from adk.state.context_policy import COMPACTION_COMPLETE, COMPACTION_STARTING, GC_COMPLETE
+from adk.state.pricing import estimate_tokens
+from tests.context.helpers import fetch
+
+pytestmark = pytest.mark.anyio
+
+PAGE = re.compile(r"page (\d+):")
+
+
+def is_summary_request(request: ModelRequest) -> bool:
+    first = request.messages[0]
+    return first.role == "system" and first.content.startswith("Summarise the conversation")
+
+
+def reading_script(pages: int) -> Any:
+    """Fetch pages one by one (the next after the last result), then answer; also summarise."""
+
+    def script(request: ModelRequest) -> Any:
+        if is_summary_request(request):
+            read = [int(n) for n in PAGE.findall(request.messages[-1].content)]
+            return f"Read pages up to {max(read, default=0)}."
+        last = request.messages[-1]
+        match = PAGE.match(last.content) if last.role == "tool" else None
+        done = int(match.group(1)) if match else 0
+        if last.role == "tool" and last.name == "publish":
+            return "published"
+        if done < pages:
+            return ToolCall.of("fetch", page=done + 1)
+        if any(spec.name == "publish" for spec in request.tools):
+            return ToolCall.of("publish", title="report")
+        return f"done after {done} pages"
+
+    return script
+
+
+def reader(
+    pages: int, policy: ContextPolicy, tools: list[Any] | None = None
+) -> tuple[ChatModelAgent, ScriptedModel]:
+    model = ScriptedModel(reading_script(pages))
+    agent = ChatModelAgent(
+        "reader",
+        model=model,
+        instruction="You read reports.",
+        tools=tools or [fetch],
+        context=policy,
+        max_iterations=200,
+    )
+    return agent, model
+
+
+def kinds(events: list[Any]) -> list[str]:
+    found = []
+    for event in events:
+        custom = event.output.custom if event.output is not None else None
+        if isinstance(custom, dict) and "kind" in custom:
+            found.append(custom["kind"])
+    return found
+
+
+def customs(events: list[Any], kind: str) -> list[dict[str, Any]]:
+    return [
+        e.output.custom
+        for e in events
+        if e.output is not None
+        and isinstance(e.output.custom, dict)
+        and e.output.custom.get("kind") == kind
+    ]
+
+
+def policy(**overrides: Any) -> ContextPolicy:
+    settings: dict[str, Any] = {"window": 4_000, "headroom": 0, **overrides}
+    return ContextPolicy(**settings)
+
+
+async def test_a_long_loop_finishes_within_the_window_by_compacting() -> None:
+    agent, model = reader(60, policy())
+    events = [e async for e in Runner(agent).query("read the report")]
+    assert events[-1].text == "done after 60 pages"
+    found = kinds(events)
+    assert found.count(COMPACTION_STARTING) == found.count(COMPACTION_COMPLETE) >= 1
+    assert GC_COMPLETE in found
+    agent_calls = [r for r in model.requests if not is_summary_request(r)]
+    assert max(estimate_tokens(r.messages, r.tools) for r in agent_calls) <= 4_000
+    last = agent_calls[-1].messages
+    # System prompt first and whole, the summary next, then the pinned request.
+    assert last[0].content == "You read reports."
+    assert last[1].content.startswith(SUMMARY_HEADER) and "Read pages up to" in last[1].content
+    assert last[2].role == "user" and last[2].content == "read the report"
+    [done] = customs(events, COMPACTION_COMPLETE)[-1:]
+    assert done["tokens_after"] < done["tokens_before"] and done["fallback"] is False
+    assert done["tokens_saved"] == done["tokens_before"] - done["tokens_after"]
+
+
+async def test_summaries_are_model_calls_on_their_own_stage_and_counted_in_usage() -> None:
+    agent, model = reader(60, policy())
+    result = await Runner(agent).invoke("read the report")
+    summaries = [r for r in model.requests if is_summary_request(r)]
+    assert summaries and all(r.stage == "reader.compaction" for r in summaries)
+    assert all(r.params.get("temperature") == 0 for r in summaries)
+    assert result.text == "done after 60 pages"
+
+
+async def test_a_summariser_message_usage_is_charged_to_the_run() -> None:
+    async def costly(request: SummaryRequest) -> Message:
+        return Message.assistant("short", usage=Usage(prompt_tokens=100_000, completion_tokens=3))
+
+    agent, _ = reader(60, policy(summariser=costly))
+    result = await Runner(agent).invoke("read the report")
+    compactions = sum(
+        1
+        for e in result.events
+        if e.output is not None
+        and isinstance(e.output.custom, dict)
+        and e.output.custom.get("kind") == COMPACTION_COMPLETE
+    )
+    assert compactions >= 1 and result.usage.prompt_tokens >= 100_000 * compactions
+
+
+async def test_the_prefix_stays_identical_between_compactions() -> None:
+    # Between two context steps a request extends the one before it: the cache holds.
+    # With a window that holds many results, the steps are rare.
+    agent, model = reader(100, policy(window=12_000))
+    events = [e async for e in Runner(agent).query("read the report")]
+    calls = [r.messages for r in model.requests if not is_summary_request(r)]
+    rewrites = sum(
+        1 for before, after in itertools.pairwise(calls) if after[: len(before)] != before
+    )
+    steps = len(customs(events, GC_COMPLETE)) + len(customs(events, COMPACTION_COMPLETE))
+    assert 0 < rewrites <= steps < len(calls) // 4
+
+
+async def test_a_failing_summariser_falls_back_and_the_run_goes_on() -> None:
+    async def broken(request: SummaryRequest) -> str:
+        raise RuntimeError("summary backend down")
+
+    agent, _model = reader(60, policy(summariser=broken))
+    events = [e async for e in Runner(agent).query("read the report")]
+    assert events[-1].text == "done after 60 pages"
+    done = customs(events, COMPACTION_COMPLETE)
+    assert done and all(d["fallback"] for d in done)
+    assert "RuntimeError: summary backend down" in done[0]["error"]
+    assert "fetch x" in done[0]["summary"]  # what was dropped is named
+
+
+async def test_a_custom_summariser_gets_the_older_messages_and_a_budget() -> None:
+    seen: list[SummaryRequest] = []
+
+    class Notes:
+        async def summarise(self, request: SummaryRequest) -> str:
+            seen.append(request)
+            return f"notes on {len(request.messages)} messages"
+
+    agent, _ = reader(60, policy(summariser=Notes()))
+    events = [e async for e in Runner(agent).query("read the report")]
+    assert seen and all(r.max_tokens == 600 and r.agent == "reader" for r in seen)
+    assert all(m.content != "read the report" for r in seen for m in r.messages)  # pinned
+    assert customs(events, COMPACTION_COMPLETE)[0]["summary"].startswith("notes on")
+
+
+async def test_a_summariser_model_can_be_another_backend() -> None:
+    cheap = ScriptedModel(lambda request: "cheap summary")
+    agent, model = reader(60, policy(summariser=ModelSummariser(cheap)))
+    events = [e async for e in Runner(agent).query("read the report")]
+    assert not any(is_summary_request(r) for r in model.requests)
+    assert cheap.calls >= 1 and customs(events, COMPACTION_COMPLETE)[0]["summary"] == (
+        "cheap summary"
+    )
+
+
+@tool(requires_approval=True)
+def publish(title: str) -> str:
+    """Publish the report."""
+    return f"published {title}"
+
+
+async def test_resume_replays_compactions_without_summarising_again(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.sqlite")
+    agent, first = reader(60, policy(), tools=[fetch, publish])
+    paused = await Runner(agent, checkpoint_store=db, durability="step").invoke("read")
+    [pending] = paused.interrupts
+    assert any(is_summary_request(r) for r in first.requests)
+    before = [r for r in first.requests if not is_summary_request(r)][-1].messages
+
+    agent2, second = reader(60, policy(), tools=[fetch, publish])
+    runner = Runner(agent2, checkpoint_store=db, durability="step")
+    events = [e async for e in runner.resume(paused.run_id, {pending.id: True})]
+    assert events[-1].text == "published"
+    assert not any(is_summary_request(r) for r in second.requests)
+    assert second.calls == 1  # only the call after the approval is live
+    assert second.requests[0].messages[: len(before)] == before
+
+
+async def test_a_long_session_is_compacted_across_turns(tmp_path: Path) -> None:
+    db = str(tmp_path / "sessions.sqlite")
+    agent, model = reader(30, policy())
+    runner = Runner(agent, checkpoint_store=db)
+    first = await runner.invoke("read the report", session_id="s1")
+    assert first.text == "done after 30 pages"
+    summaries = sum(1 for r in model.requests if is_summary_request(r))
+    assert summaries >= 1
+
+    agent2, model2 = reader(0, policy())
+    second = await Runner(agent2, checkpoint_store=db).invoke("and now?", session_id="s1")
+    assert second.text == "done after 0 pages"
+    [request] = model2.requests
+    sent = request.messages
+    assert sent[1].content.startswith(SUMMARY_HEADER) and sent[1].name is None
+    assert sent[-1].content == "and now?"
+    assert not any(PAGE.match(m.content) and "page 1:" in m.content for m in sent)
+    assert estimate_tokens(sent, request.tools) < 0.6 * 4_000
+
+
+async def test_policy_arguments_are_checked() -> None:
+    with pytest.raises(ArgumentTypeError, match="summariser"):
+        ContextPolicy(summariser="gpt")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="keep_recent"):
+        ContextPolicy(keep_recent=0.95)
+    with pytest.raises(ArgumentTypeError, match="compaction"):
+        ContextPolicy(compaction="yes")  # type: ignore[arg-type]
+    assert Message.user("x").name is None
