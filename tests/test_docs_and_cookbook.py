@@ -83,6 +83,12 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "status: completed",
         "research calls: 1",
     ],
+    "long_research.py": [
+        "model calls: 201 (plus 7 summaries on the cheaper model)",
+        "largest prompt: 6,286 tokens (window 8,000)",
+        "gc steps: 39, compactions: 7",
+        "answer: Read all 200 sources; the strongest finding scored 99.",
+    ],
     "budgeted_research.py": [
         "stopped: max_cost limit 0.01 USD, 0.0120 USD needed",
         "over the limit by 0.0020 USD",

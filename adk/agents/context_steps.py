@@ -58,6 +58,7 @@ async def manage_context(
     policy, specs = state.policy, turn.toolset.specs
     usable = state.window - policy.headroom
     tokens = -1  # counted on demand, live calls only
+    collected = False  # GC ran live before this call
     decision = journal.value(key + CONTEXT_SUFFIX)
     if isinstance(decision, dict):  # GC taken here before: the same again
         turn.messages = elide(state, turn.messages, list(decision.get("elided", ())))
@@ -72,7 +73,7 @@ async def manage_context(
             decision = {"elided": aged, "tokens_before": tokens, "tokens_after": after}
             journal.note_value(key + CONTEXT_SUFFIX, decision)
             yield gc_event(agent, turn, decision)
-            tokens = after
+            tokens, collected = after, True
     compacted = journal.value(key + COMPACTION_SUFFIX)
     if isinstance(compacted, dict):
         for event in replayed_compaction(agent, turn, key, compacted):
@@ -82,7 +83,10 @@ async def manage_context(
         return
     if tokens < 0:
         tokens = state.counter(turn.messages, specs)
-    if policy.compaction and tokens > policy.threshold * usable:
+    # A step should leave room for many calls before the next one (rare steps keep the
+    # prefix cache warm): when GC ran but left more than half the threshold, compact too.
+    limit = policy.threshold * usable
+    if policy.compaction and (tokens > limit or (collected and tokens > limit / 2)):
         async for event in compact(agent, turn, key, tokens):
             yield event
         tokens = state.counter(turn.messages, specs)

@@ -36,8 +36,8 @@ def loop_script(pages: int, recall_first: bool = False) -> Any:
 
 
 def small_policy(**overrides: Any) -> ContextPolicy:
-    """A 4,000-token window, no headroom: GC past 2,400 tokens (about 4 results)."""
-    settings: dict[str, Any] = {"window": 4_000, "headroom": 0, **overrides}
+    """A 4,000-token window, no headroom: GC past 2,400 tokens (about 4 results); no compaction."""
+    settings: dict[str, Any] = {"window": 4_000, "headroom": 0, "compaction": False, **overrides}
     return ContextPolicy(**settings)
 
 

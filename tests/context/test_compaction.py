@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from adk import (
+    AgentTool,
     ArgumentTypeError,
     ChatModelAgent,
     ConfigurationError,
@@ -17,8 +18,10 @@ from adk import (
     Message,
     ModelRequest,
     ModelSummariser,
+    ParallelAgent,
     Runner,
     ScriptedModel,
+    SequentialAgent,
     SummaryRequest,
     ToolCall,
     Usage,
@@ -245,3 +248,65 @@ async def test_policy_arguments_are_checked() -> None:
     with pytest.raises(ArgumentTypeError, match="compaction"):
         ContextPolicy(compaction="yes")  # type: ignore[arg-type]
     assert Message.user("x").name is None
+
+
+def compacting_agents(events: list[Any]) -> set[str]:
+    return {
+        e.agent_name
+        for e in events
+        if e.output is not None
+        and isinstance(e.output.custom, dict)
+        and e.output.custom.get("kind") == COMPACTION_COMPLETE
+    }
+
+
+def named_reader(name: str, pages: int) -> tuple[ChatModelAgent, ScriptedModel]:
+    model = ScriptedModel(reading_script(pages))
+    return ChatModelAgent(name, model=model, tools=[fetch], max_iterations=200), model
+
+
+async def test_parallel_branches_compact_their_own_turns() -> None:
+    (left, left_model), (right, right_model) = named_reader("left", 50), named_reader("right", 60)
+    runner = Runner(ParallelAgent("both", [left, right]), context=policy())
+    events = [e async for e in runner.query("read")]
+    assert compacting_agents(events) == {"left", "right"}
+    assert not any(e.is_error for e in events)
+    for model in (left_model, right_model):
+        summaries = [r for r in model.requests if is_summary_request(r)]
+        assert summaries and {r.stage for r in summaries} == {
+            f"{r.agent_name}.compaction" for r in summaries
+        }
+
+
+async def test_an_agent_tool_and_a_transfer_compact_inside_their_turns() -> None:
+    inner, inner_model = named_reader("inner", 60)
+
+    def outer_script(request: ModelRequest) -> Any:
+        if request.messages[-1].role == "tool":
+            return "outer done"
+        return ToolCall.of("inner", request="read everything")
+
+    outer = ChatModelAgent("outer", model=ScriptedModel(outer_script), tools=[AgentTool(inner)])
+    result = await Runner(outer, context=policy()).invoke("go")
+    assert result.text == "outer done"  # the agent tool's events stay inside it
+    assert any(is_summary_request(r) for r in inner_model.requests)
+
+    target, _ = named_reader("reader", 60)
+    router = ChatModelAgent(
+        "router",
+        model=ScriptedModel([ToolCall.of("transfer_to_agent", agent_name="reader")]),
+        sub_agents=[target],
+    )
+    moved = await Runner(router, context=policy()).invoke("read")
+    assert moved.text == "done after 60 pages" and compacting_agents(moved.events) == {"reader"}
+
+
+async def test_the_next_agent_sees_the_summary_not_what_it_replaced() -> None:
+    first, _ = named_reader("reader", 60)
+    writer_model = ScriptedModel(["written"])
+    writer = ChatModelAgent("writer", model=writer_model)
+    result = await Runner(SequentialAgent("flow", [first, writer]), context=policy()).invoke("go")
+    assert result.text == "written"
+    seen = writer_model.requests[0].messages
+    assert any(m.content.startswith(SUMMARY_HEADER) for m in seen)
+    assert not any("page 1:" in m.content for m in seen)
