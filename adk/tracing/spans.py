@@ -30,6 +30,7 @@ from opentelemetry.trace import (
 )
 
 from adk.events import AgentEvent
+from adk.state.context_policy import CONTEXT_EVENT_KINDS, GC_COMPLETE
 from adk.tracing.attributes import (
     AGENT_NAME,
     CONVERSATION,
@@ -197,6 +198,9 @@ def _note_event(span: Span, event: AgentEvent) -> bool:
     if error is not None:
         fail(span, error.type, error.message)
         return True
+    output = event.output
+    if output is not None and type(output.custom) is dict:
+        _note_context(span, output.custom)
     action = event.action
     if action is not None:
         if action.interrupted is not None:
@@ -207,6 +211,21 @@ def _note_event(span: Span, event: AgentEvent) -> bool:
         if action.transfer_to_agent is not None:
             span.set_attribute("adk.transfer_to", action.transfer_to_agent.dest)
     return False
+
+
+def _note_context(span: Span, custom: dict[str, Any]) -> None:
+    """A context step (GC, compaction; docs/context.md) as a span event with its figures."""
+    kind = custom.get("kind")
+    if kind not in CONTEXT_EVENT_KINDS:
+        return
+    figures = {
+        f"adk.context.{name}": value
+        for name, value in custom.items()
+        if name != "kind" and type(value) in (int, bool)
+    }
+    if kind == GC_COMPLETE:
+        figures["adk.context.elided"] = len(custom.get("elided", ()))
+    span.add_event(f"adk.{kind}", figures)
 
 
 def _last_error(final: AgentEvent | None, events: list[AgentEvent]) -> tuple[str, str] | None:
