@@ -242,10 +242,23 @@ def litellm_limits(litellm: Any, model_id: str, policy: ContextPolicy) -> tuple[
     if not known:
         return window, estimate_tokens
 
+    memo: dict[int, tuple[Message, int]] = {}
+
+    def one(message: Message) -> int:
+        # Messages are immutable and a conversation only grows: each is tokenized once.
+        known = memo.get(id(message))
+        if known is not None and known[0] is message:
+            return known[1]
+        wire = [{"role": message.role, "content": message.content}]
+        tokens = int(litellm.token_counter(model=model_id, messages=wire))
+        if len(memo) >= 8_192:  # long-lived policies: keep the memo bounded
+            memo.clear()
+        memo[id(message)] = (message, tokens)
+        return tokens
+
     def count(messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
-        wire = [{"role": m.role, "content": m.content} for m in messages]
         try:
-            tokens = int(litellm.token_counter(model=model_id, messages=wire))
+            tokens = sum(one(message) for message in messages)
             return tokens + (estimate_tokens((), tools) if tools else 0)
         except Exception:  # a tokenizer litellm cannot load: the estimate
             return estimate_tokens(messages, tools)

@@ -129,5 +129,22 @@ async def test_known_model_id_counts_with_litellm() -> None:
         model="openai/gpt-4o-mini", messages=[{"role": "user", "content": messages[0].content}]
     )
     assert counter(messages, ()) == expected != estimate_tokens(messages)
+    # A conversation is counted message by message, each tokenized once (memoised).
+    second = Message.assistant("Noted: " + "a fox, a dog. " * 30)
+    alone = counter([second], ())
+    calls = 0
+    real = litellm.token_counter
+
+    def counting(**kwargs: Any) -> int:
+        nonlocal calls
+        calls += 1
+        return int(real(**kwargs))
+
+    litellm.token_counter = counting
+    try:
+        assert counter([*messages, second], ()) == expected + alone
+        assert calls == 0  # both were counted before
+    finally:
+        litellm.token_counter = real
     window, counter = await ContextPolicy(window=5_000, headroom=0).for_model("nobody/knows-this")
     assert (window, counter) == (5_000, estimate_tokens)
