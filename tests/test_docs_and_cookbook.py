@@ -84,9 +84,9 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "research calls: 1",
     ],
     "long_research.py": [
-        "model calls: 201 (plus 7 summaries on the cheaper model)",
+        "model calls: 201 (plus 6 summaries on the cheaper model)",
         "largest prompt: 6,286 tokens (window 8,000)",
-        "gc steps: 39, compactions: 7",
+        "gc steps: 40, compactions: 6",
         "answer: Read all 200 sources; the strongest finding scored 99.",
     ],
     "budgeted_research.py": [

@@ -84,10 +84,12 @@ async def manage_context(
     if tokens < 0:
         tokens = state.counter(turn.messages, specs)
     # A step should leave room for many calls before the next one (rare steps keep the
-    # prefix cache warm): when GC ran but left more than half the threshold, compact too.
+    # prefix cache warm): when GC ran but left more than half the threshold, compact too,
+    # if what compaction would summarise is worth it (a quarter of the threshold at least).
     limit = policy.threshold * usable
     if policy.compaction and (tokens > limit or (collected and tokens > limit / 2)):
-        async for event in compact(agent, turn, key, tokens):
+        minimum = 0.0 if tokens > limit else limit / 4
+        async for event in compact(agent, turn, key, tokens, minimum):
             yield event
         tokens = state.counter(turn.messages, specs)
     if tokens > usable:
@@ -97,9 +99,13 @@ async def manage_context(
 
 
 async def compact(
-    agent: ChatModelAgent, turn: Turn, key: str, before: int
+    agent: ChatModelAgent, turn: Turn, key: str, before: int, minimum: float = 0.0
 ) -> AsyncGenerator[AgentEvent, None]:
-    """Summarise the older messages now: starting event, summariser, journal, complete event."""
+    """Summarise the older messages now: starting event, summariser, journal, complete event.
+
+    Nothing happens when there is nothing to summarise, or less than
+    ``minimum`` tokens of it.
+    """
     state = turn.context
     assert state is not None
     plan = plan_compaction(state, turn.messages)
@@ -107,6 +113,8 @@ async def compact(
         return
     ctx = turn.ctx
     summarised = plan.summarised(turn.messages)
+    if minimum and state.counter(summarised, ()) < minimum:
+        return
     yield agent.custom_event(
         ctx,
         {"kind": COMPACTION_STARTING, "tokens_before": before, "messages": len(summarised)},
