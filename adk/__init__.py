@@ -91,9 +91,22 @@ _EXPORTS: dict[str, str] = {
     "run_agent": "adk.agents.flow",
     "TransferWhenDone": "adk.agents.transfer",
     "AgentTree": "adk.agents.tree",
+    "DAGAgent": "adk.agents.dag",
+    "Node": "adk.agents.dag_nodes",
+    "NodeResult": "adk.agents.dag_nodes",
+    "Upstream": "adk.agents.dag_nodes",
     "LoopAgent": "adk.agents.workflow",
     "ParallelAgent": "adk.agents.workflow",
     "SequentialAgent": "adk.agents.workflow",
+    "StageAssignment": "adk.agents.stage_mapping",
+    "StageMapper": "adk.agents.stage_mapping",
+    "StageMappingError": "adk.agents.stage_mapping",
+    "StageRequest": "adk.agents.stage_mapping",
+    "map_stage": "adk.agents.stage_mapping",
+    "ExplicitStageMapping": "adk.agents.stage_mappers",
+    "OneBitStageMapper": "adk.agents.stage_mappers",
+    "ThresholdStageMapper": "adk.agents.stage_mappers",
+    "prompt_score": "adk.agents.stage_mappers",
     # tools
     "ArgumentsInvalid": "adk.tools.base",
     "BaseTool": "adk.tools.base",
@@ -205,6 +218,14 @@ if TYPE_CHECKING:
     from adk.agents.compaction import (
         ModelSummariser as ModelSummariser,
     )
+    from adk.agents.dag import (
+        DAGAgent as DAGAgent,
+    )
+    from adk.agents.dag_nodes import (
+        Node as Node,
+        NodeResult as NodeResult,
+        Upstream as Upstream,
+    )
     from adk.agents.flow import (
         TransferError as TransferError,
         TransferLimitExceeded as TransferLimitExceeded,
@@ -226,6 +247,19 @@ if TYPE_CHECKING:
     )
     from adk.agents.output import (
         OutputMode as OutputMode,
+    )
+    from adk.agents.stage_mappers import (
+        ExplicitStageMapping as ExplicitStageMapping,
+        OneBitStageMapper as OneBitStageMapper,
+        ThresholdStageMapper as ThresholdStageMapper,
+        prompt_score as prompt_score,
+    )
+    from adk.agents.stage_mapping import (
+        StageAssignment as StageAssignment,
+        StageMapper as StageMapper,
+        StageMappingError as StageMappingError,
+        StageRequest as StageRequest,
+        map_stage as map_stage,
     )
     from adk.agents.transfer import (
         TransferWhenDone as TransferWhenDone,

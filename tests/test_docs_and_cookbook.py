@@ -83,6 +83,19 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "status: completed",
         "research calls: 1",
     ],
+    "dag_report.py": [
+        "  risk_review  skipped",
+        "  tech         completed  tech view from papers, patents: promising, 5+ years out",
+        "- market view from news, patents: no near-term risk",
+    ],
+    "stage_mapping.py": [
+        "   answer -> small (classifier answered 'easy')",
+        "   answer -> large (classifier answered 'hard')",
+        "   Polished: Careful answer to 'Our sync fails with a conflict', worked through in "
+        "three steps.",
+        "   Polished: Short answer to 'Do you have a dark mode?'.",
+        "cost with stage mapping: 0.19x all-large",
+    ],
     "long_research.py": [
         "model calls: 201 (plus 6 summaries on the cheaper model)",
         "largest prompt: 6,286 tokens (window 8,000)",

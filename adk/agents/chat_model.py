@@ -232,15 +232,10 @@ class ChatModelAgent(BaseAgent):
         for iteration in range(turn.max_iterations):
             key = model_call_key(invocation, iteration)
             if ctx._shared.control is not None or turn.context is not None:
-                stop = False
                 async with aclosing(self._before_call(turn, key)) as managed:
                     async for event in managed:
                         yield event
-                        action = event.action
-                        stop = stop or event.is_error or (
-                            action is not None and action.interrupted is not None
-                        )
-                if stop:
+                if turn.halted:
                     return
             reply = journal.model_result(key)
             if reply is None:
@@ -256,7 +251,7 @@ class ChatModelAgent(BaseAgent):
             assert reply is not None
             account = ctx._shared.account
             if account is not None:  # the run's usage (adk.state.budgets), replayed replies too
-                account.charge(self.name, self.model, reply.usage, key)
+                account.charge(self.name, turn.model, reply.usage, key)
             # Every mode meets here (streamed, generated, replayed from the journal): the
             # same complete message, as one non-partial event.
             if not reply.tool_calls:
@@ -284,18 +279,21 @@ class ChatModelAgent(BaseAgent):
     async def _before_call(self, turn: Turn, key: str) -> AsyncGenerator[AgentEvent, None]:
         """What acts before model call ``key``: signals, then the context policy.
 
-        Yields the events to deliver: a pause's interrupt (the turn stops
-        there), GC and compaction reports, a context error (the turn stops).
+        Yields the events to deliver: a pause's interrupt, GC and compaction
+        reports, a context error; after the first and the last the turn stops
+        there (``turn.halted``).
         """
         control = turn.ctx._shared.control
         if control is not None:  # signals act here (adk.runner.control)
             paused = await control.safe_point(self, turn, key)
             if paused is not None:
+                turn.halted = True
                 yield paused
                 return
         if turn.context is not None:  # a ContextPolicy (adk.agents.context_steps)
             async with aclosing(manage_context(self, turn, key)) as events:
                 async for event in events:
+                    turn.halted = turn.halted or event.is_error
                     yield event
 
     async def _run_tools(self, turn: Turn, reply: Message, key: str) -> list[ToolOutcome]:
@@ -328,12 +326,12 @@ class ChatModelAgent(BaseAgent):
         turn = Turn(self, ctx, toolset, await self.build_messages(input, ctx, toolset.instruction))
         policy = self.context or ctx._shared.settings.context
         if policy is not None:
-            await start_context(self, turn, policy)
+            await start_context(turn, policy)
         return turn
 
     async def _called_reply(self, turn: Turn, key: str) -> Message:
         """Call the model (not streaming) and journal its reply under ``key``."""
-        response = await call_model(self, turn, key)(self.model, self._request(turn, key, False))
+        response = await call_model(self, turn, key)(turn.model, self._request(turn, key, False))
         return journaled_reply(turn, key, response.message)
 
     def _request(self, turn: Turn, key: str, stream: bool) -> ModelRequest:
@@ -363,7 +361,7 @@ class ChatModelAgent(BaseAgent):
         """
         ctx = turn.ctx
         assembler = ChunkAssembler()
-        chunks = stream_model(self, turn, key)(self.model, self._request(turn, key, True))
+        chunks = stream_model(self, turn, key)(turn.model, self._request(turn, key, True))
         # In "tool" mode the answer arrives as final_result arguments: stream those as text.
         finals: set[int] | None = set() if self.output is not None and self.mode == "tool" else None
         try:

@@ -59,9 +59,9 @@ class TurnContext:
         return f"Error: no tool result with call id {call_id!r} in this conversation"
 
 
-async def start_context(agent: ChatModelAgent, turn: Turn, policy: ContextPolicy) -> None:
+async def start_context(turn: Turn, policy: ContextPolicy) -> None:
     """Set up ``turn``'s context management: window, counter, and the ``recall`` tool."""
-    window, counter = await policy.for_model(agent.model)
+    window, counter = await policy.for_model(turn.model)
     turn.context = TurnContext(policy, window, counter)
     if policy.gc:
         turn.toolset = recall_toolset(turn.toolset, turn)

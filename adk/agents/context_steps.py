@@ -194,7 +194,7 @@ async def summary_of(
             messages=tuple([summary_message(text), *chunk] if text else chunk),
             max_tokens=max_tokens,
             agent=agent.name,
-            model=agent.model,
+            model=turn.model,
             stage=f"{agent.stage}.compaction",
             call_id=call_id if len(chunks) == 1 else f"{call_id}.{index}",
             ctx=turn.ctx,
@@ -222,7 +222,7 @@ def charge(agent: ChatModelAgent, turn: Turn, key: str, decision: dict[str, Any]
         return
     call_id = turn.call_prefix + key + COMPACTION_SUFFIX
     account.charge(
-        agent.name, agent.model, Usage(prompt_tokens=usage[0], completion_tokens=usage[1]), call_id
+        agent.name, turn.model, Usage(prompt_tokens=usage[0], completion_tokens=usage[1]), call_id
     )
 
 

@@ -111,7 +111,7 @@ def _before_call(agent: ChatModelAgent, turn: Turn, key: str) -> Any:
     shared = turn.ctx._shared
     account = shared.account
     if account is not None and account.limited:  # usage limits: checked before the call
-        account.before_model(agent.name, agent.model, turn.messages, turn.toolset.specs, key)
+        account.before_model(agent.name, turn.model, turn.messages, turn.toolset.specs, key)
     if (
         shared.guards is None
         and shared.recorder is None

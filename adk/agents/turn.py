@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from adk.errors import ConfigurationError, ToolError
 from adk.messages import Message, repair_message
+from adk.models.base import ChatModel
 from adk.state.addressing import call_id
 from adk.state.context import RunContext
 from adk.tools.base import Tool
@@ -144,9 +145,11 @@ class Turn:
         "call_prefix",
         "context",
         "ctx",
+        "halted",
         "journal",
         "max_iterations",
         "messages",
+        "model",
         "output_failures",
         "params",
         "priority",
@@ -168,11 +171,18 @@ class Turn:
         self.reply: Message | None = None
         self.output_failures = 0
         """Invalid structured answers so far (each was sent back for correction)."""
+        self.halted = False
+        """A step before a model call ended the turn (a pause, a context error)."""
         self.context: TurnContext | None = None
         """Context management of this turn (None: no ContextPolicy; adk.agents.context_gc)."""
+        assignment = ctx.assignment  # a stage mapping's backend and params (stage_mapping.py)
+        self.model: ChatModel | str = agent.model if assignment is None else assignment.backend
+        """What this turn's model calls go to: the agent's model, or the stage's mapped backend."""
         options = ctx.options_for(agent.name)
         if not options:  # the common case: the agent's own settings
             self.params = agent.model_params
+            if assignment is not None and assignment.params:
+                self.params = {**self.params, **assignment.params}
             self.max_iterations = agent.max_iterations
             self.priority = agent.priority
             self.cache: str = agent.cache
@@ -182,6 +192,8 @@ class Turn:
         params = agent.model_params
         if options.get("model_params"):
             params = {**params, **options["model_params"]}
+        if assignment is not None and assignment.params:
+            params = {**params, **assignment.params}
         self.params = output_params(agent, params) if agent.output is not None else params
         self.max_iterations = int(options.get("max_iterations", agent.max_iterations))
         self.priority = int(options.get("priority", agent.priority))

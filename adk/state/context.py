@@ -106,15 +106,18 @@ class RunContext:
     child for a sub-agent with :meth:`child`.
     """
 
-    __slots__ = ("_shared", "address", "failed", "invocation", "run_path")
+    __slots__ = ("_shared", "address", "assignment", "failed", "invocation", "run_path")
 
     def __init__(
         self,
         shared: _RunShared,
         run_path: tuple[str, ...],
         address: tuple[str, ...] | None = None,
+        assignment: Any = None,
     ) -> None:
         self._shared = shared
+        self.assignment = assignment
+        """A ``StageAssignment`` (adk.agents.stage_mapping) for every model call below, or None."""
         self.run_path = run_path
         self.address = run_path if address is None else address
         """Agent (with occurrence, e.g. ``body@2``) and tool-call segments down to this agent."""
@@ -165,7 +168,9 @@ class RunContext:
 
     def child(self, agent_name: str) -> RunContext:
         """The context for ``agent_name`` running under this context's agent."""
-        return RunContext(self._shared, (*self.run_path, agent_name), (*self.address, agent_name))
+        return RunContext(
+            self._shared, (*self.run_path, agent_name), (*self.address, agent_name), self.assignment
+        )
 
     def back_to(self, depth: int) -> RunContext:
         """The context of an agent ``depth`` levels up this context's run path, entered anew.
@@ -178,7 +183,7 @@ class RunContext:
         # The agent's own name as the last segment (not ``name@n`` of an earlier
         # invocation): entering counts its invocations at that place, so each gets its own.
         address = (*self.address[: len(self.address) - depth - 1], path[-1])
-        return RunContext(self._shared, path, address)
+        return RunContext(self._shared, path, address, self.assignment)
 
     def sub_run(
         self,
@@ -212,7 +217,10 @@ class RunContext:
             recorder=outer.recorder,
         )
         return RunContext(
-            shared, (*self.run_path, agent_name), (*self.address, call_segment, agent_name)
+            shared,
+            (*self.run_path, agent_name),
+            (*self.address, call_segment, agent_name),
+            self.assignment,
         )
 
     def enter(self, name: str) -> None:

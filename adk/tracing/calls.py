@@ -130,6 +130,8 @@ class CallSpans:
             attributes[SYSTEM] = provider  # the name before gen_ai.provider.name
         if request.session_id:
             attributes[CONVERSATION] = request.session_id
+        if ctx.assignment is not None:  # a stage mapping chose the backend (stage_mapping.py)
+            attributes["adk.stage.mapped_backend"] = ctx.assignment.backend
         if request.stream:
             attributes["gen_ai.request.stream"] = True
         span = self.otel.start_span(
