@@ -310,3 +310,41 @@ async def test_the_next_agent_sees_the_summary_not_what_it_replaced() -> None:
     seen = writer_model.requests[0].messages
     assert any(m.content.startswith(SUMMARY_HEADER) for m in seen)
     assert not any("page 1:" in m.content for m in seen)
+
+
+async def test_a_summarised_part_larger_than_half_the_window_is_summarised_in_chunks() -> None:
+    seen: list[SummaryRequest] = []
+
+    async def notes(request: SummaryRequest) -> str:
+        seen.append(request)
+        return f"notes {len(seen)}"
+
+    # Nothing is elided by GC (max age 50): compaction alone must take ~25 results at once.
+    settings = {"threshold": 1.0, "keep_recent": 0.1, "tool_result_max_age": 50}
+    agent, _ = reader(40, policy(window=16_000, summariser=notes, **settings))
+    events = [e async for e in Runner(agent).query("read the report")]
+    assert events[-1].text == "done after 40 pages"
+    assert len(seen) >= 2  # one compaction, several chunks
+    first_call = seen[0].call_id
+    assert seen[1].call_id.startswith(first_call.rsplit(".", 1)[0])
+    assert seen[1].messages[0].content.startswith(SUMMARY_HEADER)  # the last chunk's notes fold in
+    assert "notes 1" in seen[1].messages[0].content
+
+
+def test_crafted_or_damaged_markers_never_break_the_history_view() -> None:
+    from adk.agents.compaction import marker_message
+    from adk.agents.history import compacted_view
+    from adk.events import HistoryEntry
+
+    entries = [HistoryEntry(None, Message.user(f"m{i}")) for i in range(6)]
+    crafted = Message.user("x", name="adk.compacted:abc:1")  # not a number: not a marker
+    assert compacted_view([*entries, HistoryEntry("a", crafted)])[-1].message is crafted
+    huge = marker_message("sum", 10_000, [99_999, 2])  # kept and pinned beyond the start
+    view = compacted_view([*entries, HistoryEntry("a", huge)])
+    assert view[0].message.content.endswith("sum") and view[0].message.name is None
+    assert [e.message.content for e in view[1:]] == [f"m{i}" for i in range(6)]
+    normal = marker_message("sum2", 2, [5])
+    view = compacted_view(
+        [*entries, HistoryEntry("a", normal), HistoryEntry(None, Message.user("after"))]
+    )
+    assert [e.message.content for e in view[1:]] == ["m1", "m4", "m5", "after"]
