@@ -147,6 +147,7 @@ _EXPORTS: dict[str, str] = {
     "SessionAffinity": "adk.serving.routing",
     "BackendUnavailableError": "adk.serving.scheduler",
     "QueueFullError": "adk.serving.scheduler",
+    "SharedRoutingState": "adk.serving.shared_routing",
     "CheckpointStore": "adk.state.stores.base",
     "InMemoryStore": "adk.state.stores.memory",
     "SQLiteStore": "adk.state.stores.sqlite",
@@ -189,6 +190,12 @@ _EXPORTS: dict[str, str] = {
     "Trajectory": "adk.runner.trajectory",
     "TrajectoryCorrupted": "adk.runner.trajectory",
     "Runner": "adk.runner.runner",
+    # the HTTP service (adk.service; create_app needs the server extra)
+    "Service": "adk.service.service",
+    "create_app": "adk.service.app",
+    "RedisQueue": "adk.service.redis_queue",
+    "RunRetry": "adk.service.redis_queue",
+    "Worker": "adk.service.worker",
     "RunHandle": "adk.runner.handle",
     "RunStatusInfo": "adk.runner.status",
 }
@@ -361,6 +368,19 @@ if TYPE_CHECKING:
         Trajectory as Trajectory,
         TrajectoryCorrupted as TrajectoryCorrupted,
     )
+    from adk.service.app import (
+        create_app as create_app,
+    )
+    from adk.service.redis_queue import (
+        RedisQueue as RedisQueue,
+        RunRetry as RunRetry,
+    )
+    from adk.service.service import (
+        Service as Service,
+    )
+    from adk.service.worker import (
+        Worker as Worker,
+    )
     from adk.serving.cache import (
         CacheDecision as CacheDecision,
         CacheEvent as CacheEvent,
@@ -396,6 +416,9 @@ if TYPE_CHECKING:
     from adk.serving.scheduler import (
         BackendUnavailableError as BackendUnavailableError,
         QueueFullError as QueueFullError,
+    )
+    from adk.serving.shared_routing import (
+        SharedRoutingState as SharedRoutingState,
     )
     from adk.sessions.records import (
         PausedTurn as PausedTurn,

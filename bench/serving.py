@@ -56,6 +56,8 @@ Two engines:
     python bench/serving.py                 # simulation: 16 runs x 4 policies x 3 repeats
     python bench/serving.py --quick         # smoke test (2 runs, 1 repeat)
     python bench/serving.py --engine        # llama-server replicas (16 runs, 1 repeat: ~5 min)
+    python bench/serving.py --workers 3     # the runs split over 3 worker processes, routing
+                                            # blind or shared through Redis (SharedRoutingState)
 
 The last stdout line is one JSON object: ``{"mode": ..., "round_robin":
 {"prefill_tokens", "hit_rate", "imbalance", "prefix_breaks", ...}, ...}``.
@@ -63,6 +65,7 @@ The last stdout line is one JSON object: ``{"mode": ..., "round_robin":
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -874,7 +877,24 @@ def main() -> None:
         "--width", type=int, default=64, help="llama-server: random model's embedding width"
     )
     parser.add_argument("--layers", type=int, default=2, help="llama-server: random model's layers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="drive the workload from N worker processes (bench/_serving_workers.py)",
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("ADK_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="--workers: the Redis of the shared routing state",
+    )
+    parser.add_argument("--worker-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_child is not None:
+        from _serving_workers import child
+
+        child(sys.modules[__name__], args.worker_child)
+        return
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = set(policies) - set(POLICIES)
     if unknown:
@@ -894,6 +914,11 @@ def main() -> None:
     warm_up()
     if args.engine:
         main_engine(args, policies, runs, repeats)
+        return
+    if args.workers:
+        from _serving_workers import parent
+
+        parent(sys.modules[__name__], args, runs, repeats)
         return
 
     from tests.support.engine_server import tokenize

@@ -96,6 +96,13 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "   Polished: Short answer to 'Do you have a dark mode?'.",
         "cost with stage mapping: 0.19x all-large",
     ],
+    "service_client.py": [
+        "POST /runs -> 201; retried -> 200, same run: True",
+        "  [interrupt] approval needed for refund",
+        "status: interrupted; approving refund",
+        "  [tool] refunded 30 EUR on order A-7",
+        "status: completed; answer: Your refund of 30 EUR is on its way.",
+    ],
     "long_research.py": [
         "model calls: 201 (plus 6 summaries on the cheaper model)",
         "largest prompt: 6,286 tokens (window 8,000)",

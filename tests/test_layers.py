@@ -23,6 +23,8 @@ LAYERS = [
     {"tracing"},
     {"runner"},
     {"mcp", "evals"},
+    {"service"},
+    {"cli", "__main__"},
     {"__init__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "SessionAffinity": "adk.serving.routing",
     "BackendUnavailableError": "adk.serving.scheduler",
     "QueueFullError": "adk.serving.scheduler",
+    "SharedRoutingState": "adk.serving.shared_routing",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         BackendUnavailableError as BackendUnavailableError,
         QueueFullError as QueueFullError,
     )
+    from adk.serving.shared_routing import SharedRoutingState as SharedRoutingState
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -216,6 +216,8 @@ class Dispatcher:
                     yield response
                 self._answered(call, replica)
                 await self.keeper.after_call(runtime, replica)
+                if runtime.shared is not None:
+                    await runtime.shared.publish(runtime)
                 return
         finally:
             self.contexts.end(call.context, call.replica, call.fp, call.done)
@@ -257,9 +259,11 @@ class Dispatcher:
         runtime = call.runtime
         call.attempts += 1
         await runtime.revive(self.engines)
+        shared = runtime.shared
+        view = await shared.view(runtime, call.sent) if shared is not None else None
         try:
             replica, call.waited = await runtime.queue.acquire(
-                runtime.chooser(call.route, call.avoid), call.sent.priority
+                runtime.chooser(call.route, call.avoid, view), call.sent.priority
             )
         except BackendUnavailableError as exc:
             if call.last_error is not None:
@@ -271,6 +275,12 @@ class Dispatcher:
         replica.prefix.insert(fp, owner)
         call.slot = slot = replica.take_slot(owner, fp) if runtime.spec.slot_erase else None
         call.outgoing = _with_params(call.sent, runtime.params_for(call.sent, replica, slot))
+        if shared is not None and view is not None:
+            try:
+                await shared.routed(runtime, replica, view)
+            except BaseException:  # cancelled while recording: the slot is not the caller's yet
+                self._release(call, replica)
+                raise
         call.started = time.monotonic()
         call.first = call.usage = None
         call.has_calls = call.yielded = False

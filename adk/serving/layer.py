@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from adk.serving.replica import Replica
     from adk.serving.routing import RoutingPolicy
     from adk.serving.runtime import BackendRuntime
+    from adk.serving.shared_routing import SharedRoutingState
 
 logger = logging.getLogger("adk.serving")
 
@@ -84,6 +85,9 @@ class ServingLayer:
     - ``stable_prefixes``: send requests in canonical form (default True).
     - ``on_call``: functions called with each call's :class:`CallMetrics`.
     - ``keep_calls``: how many recent calls :meth:`summary` aggregates.
+    - ``shared_state``: a :class:`~adk.serving.shared_routing.SharedRoutingState`
+      to route on the prefix and load records of every process sharing it
+      (workers on the same engines); default: this process's own record.
     """
 
     def __init__(
@@ -95,7 +99,9 @@ class ServingLayer:
         stable_prefixes: bool = True,
         on_call: CallListener | Iterable[CallListener] | None = None,
         keep_calls: int = 100_000,
+        shared_state: SharedRoutingState | None = None,
     ) -> None:
+        self.shared_state = shared_state
         self.routing = routing if routing is not None else "prefix_aware"
         self._cache_policy = cache
         self._stable_prefixes = stable_prefixes
@@ -139,7 +145,8 @@ class ServingLayer:
         if backend.name in self._runtimes:
             raise ConfigurationError(f"two backends are named {backend.name!r}")
         self._parts  # noqa: B018 - a layer with backends has its machinery from the start
-        self._runtimes[backend.name] = BackendRuntime(backend, self.routing)
+        runtime = self._runtimes[backend.name] = BackendRuntime(backend, self.routing)
+        runtime.shared = self.shared_state
 
     def add_listener(self, listener: CallListener) -> None:
         """Call ``listener`` with the metrics of every call from now on."""
@@ -334,3 +341,5 @@ class ServingLayer:
         """Close the layer's HTTP client for engine probes and flushes."""
         if self._machinery is not None:
             await self._machinery.engines.aclose()
+        if self.shared_state is not None:
+            await self.shared_state.aclose()

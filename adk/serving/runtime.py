@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adk.models.base import ModelRequest
 from adk.models.litellm_model import LiteLLMModel, RetryPolicy
@@ -16,6 +16,9 @@ from adk.serving.prefix import BLOCK_CHARS, CHARS_PER_TOKEN
 from adk.serving.replica import Replica
 from adk.serving.routing import RouteRequest, RoutingPolicy, routing_policy
 from adk.serving.scheduler import BackendQueue, BackendUnavailableError
+
+if TYPE_CHECKING:
+    from adk.serving.shared_routing import SharedRoutingState, SharedView
 
 
 class BackendRuntime:
@@ -51,6 +54,8 @@ class BackendRuntime:
         self.queue = BackendQueue(
             backend.name, self.replicas, backend.queue_capacity, backend.scheduling
         )
+        self.shared: SharedRoutingState | None = None
+        """Routing figures shared with other processes (``ServingLayer(shared_state=...)``)."""
 
     def _client(self, endpoint: str | None, retry: RetryPolicy | None) -> LiteLLMModel:
         config = self.config
@@ -67,8 +72,9 @@ class BackendRuntime:
         """The backend's name."""
         return self.config.name
 
-    def chooser(self, call: RouteRequest, avoid: set[int]) -> Any:
-        """The function the queue calls to pick among free replicas (skipping ``avoid``)."""
+    def chooser(self, call: RouteRequest, avoid: set[int], view: SharedView | None = None) -> Any:
+        """The function the queue calls to pick among free replicas (skipping ``avoid``);
+        with a shared ``view`` the policy sees every process's figures."""
         replicas = self.replicas
 
         def choose(free: Sequence[Replica]) -> Replica | None:
@@ -80,6 +86,12 @@ class BackendRuntime:
                 candidates = healthy
             if not candidates:
                 return None
+            if view is not None and self.shared is not None:
+                shared = self.shared.wrap(replicas, view)
+                by_index = {r.index: r for r in shared}
+                chosen = self.policy.choose(call, [by_index[r.index] for r in candidates], shared)
+                real: Replica = getattr(chosen, "replica", chosen)
+                return real
             return self.policy.choose(call, candidates, replicas)
 
         return choose
