@@ -1,9 +1,12 @@
-"""The ``adk`` command: ``adk serve module:app`` runs the HTTP service, ``adk worker`` its workers.
+"""The ``adk`` command: run and inspect agents, serve them over HTTP, work their runs.
 
-``module:app`` names a module attribute that is a :class:`~adk.service.Service`
-(the app is made with :func:`~adk.service.create_app`) or an ASGI app made
-by ``create_app``. argparse keeps ``adk --help`` instant: nothing heavy is
-imported before a subcommand runs.
+``adk run/resume/runs/show/sessions`` are in :mod:`adk.console`; ``adk serve
+module:app`` runs the HTTP service, where ``module:app`` names a
+:class:`~adk.service.Service` (the app is made with
+:func:`~adk.service.create_app`) or an ASGI app made by ``create_app``;
+``adk worker`` executes a Service's runs from its queue; ``adk web`` serves
+the inspector over a local store. argparse keeps ``adk --help`` instant:
+nothing heavy is imported before a subcommand runs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("ADK_PORT", "8000")))
     serve.add_argument("--log-level", default="info", help="uvicorn's log level")
     add_worker_parser(commands)
+    from adk.console import add_console_parsers
+
+    add_console_parsers(commands)
     return parser
 
 
@@ -134,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "worker":
         return worker(args.target, args.concurrency, args.drain_timeout, args.log_level)
+    from adk.console import COMMANDS, run_console_command
+
+    if args.command in COMMANDS:
+        return run_console_command(args)
     _parser().print_help()
     return 2
 

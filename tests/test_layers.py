@@ -24,6 +24,7 @@ LAYERS = [
     {"runner"},
     {"mcp", "evals"},
     {"service"},
+    {"console"},
     {"cli", "__main__"},
     {"__init__"},
 ]
