@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("ADK_PORT", "8000")))
     serve.add_argument("--log-level", default="info", help="uvicorn's log level")
     add_worker_parser(commands)
+    add_web_parser(commands)
     from adk.console import add_console_parsers
 
     add_console_parsers(commands)
@@ -132,6 +133,44 @@ def worker(target: str, concurrency: int, drain_timeout: float, log_level: str =
     return 0
 
 
+def add_web_parser(commands: Any) -> None:
+    """The ``adk web [module:agent ...] --store PATH`` subcommand's arguments."""
+    parser = commands.add_parser(
+        "web",
+        help="the web inspector over a local store, no API keys (needs the 'server' extra)",
+        description="Serve the web inspector (and the HTTP API) over a local store, no API keys. "
+        "Name agents to start runs and answer their approvals from the page.",
+    )
+    parser.add_argument("agents", nargs="*", help="module:agent (or path/to/file.py:agent)")
+    parser.add_argument("--store", help="SQLite path or store URL (default: .adk/runs.db)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ADK_PORT", "8000")))
+    parser.add_argument("--log-level", default="warning", help="uvicorn's log level")
+
+
+def web(args: argparse.Namespace) -> int:
+    """Serve the inspector over ``args.store`` until interrupted (``adk web``)."""
+    from adk.console.loading import CommandError, load_agent, store_url
+
+    try:
+        import uvicorn
+
+        from adk.service.inspector import web_app
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise SystemExit("adk web needs the server extra: pip install 'adk[server]'") from exc
+    try:
+        agents = [load_agent(target) for target in args.agents]
+    except CommandError as exc:
+        raise SystemExit(f"adk web: {exc}") from exc
+    store = store_url(args.store)
+    if "://" not in store:
+        os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
+    app = web_app(store, agents)
+    print(f"adk inspector: http://{args.host}:{args.port}/inspector", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adk`` command; the exit status."""
     args = _parser().parse_args(argv)
@@ -140,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "worker":
         return worker(args.target, args.concurrency, args.drain_timeout, args.log_level)
+    if args.command == "web":
+        return web(args)
     from adk.console import COMMANDS, run_console_command
 
     if args.command in COMMANDS:

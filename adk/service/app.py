@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from adk import __version__
 from adk.service import metrics
 from adk.service.errors import ServiceError, error_body
+from adk.service.inspector import router as inspector_router
 from adk.service.models import Health
 from adk.service.routes_runs import router as runs_router
 from adk.service.routes_sessions import router as sessions_router
@@ -65,6 +66,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.include_router(runs_router)
     app.include_router(sessions_router)
+    app.include_router(inspector_router)  # the web inspector: GET /inspector
     _add_basic_routes(app, service)
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, limit=service.max_input_bytes)
