@@ -62,9 +62,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless chromium (skipped, or failed under ADK_REQUIRE_SERVICES, when missing)."""
+    """A headless chromium (skipped, or failed under ADK_REQUIRE_SERVICES, when missing).
+
+    Module-scoped, never longer: Playwright's sync API marks an asyncio loop as
+    running in this thread for as long as it is open, and every anyio test
+    after it would fail with "Cannot run the event loop while another loop is
+    running" (tests/inspector/test_isolation_after_browser.py checks).
+    """
     reason = _missing()
     if reason is not None:
         if os.environ.get("ADK_REQUIRE_SERVICES"):
