@@ -190,12 +190,6 @@ _EXPORTS: dict[str, str] = {
     "Trajectory": "adk.runner.trajectory",
     "TrajectoryCorrupted": "adk.runner.trajectory",
     "Runner": "adk.runner.runner",
-    # the HTTP service (adk.service; create_app needs the server extra)
-    "Service": "adk.service.service",
-    "create_app": "adk.service.app",
-    "RedisQueue": "adk.service.redis_queue",
-    "RunRetry": "adk.service.redis_queue",
-    "Worker": "adk.service.worker",
     "RunHandle": "adk.runner.handle",
     "RunStatusInfo": "adk.runner.status",
 }
@@ -367,19 +361,6 @@ if TYPE_CHECKING:
     from adk.runner.trajectory import (
         Trajectory as Trajectory,
         TrajectoryCorrupted as TrajectoryCorrupted,
-    )
-    from adk.service.app import (
-        create_app as create_app,
-    )
-    from adk.service.redis_queue import (
-        RedisQueue as RedisQueue,
-        RunRetry as RunRetry,
-    )
-    from adk.service.service import (
-        Service as Service,
-    )
-    from adk.service.worker import (
-        Worker as Worker,
     )
     from adk.serving.cache import (
         CacheDecision as CacheDecision,
